@@ -1,0 +1,1 @@
+"""Data layer of the agentic CRM: models, sessions, migrations, import/export, contexts."""

@@ -1,0 +1,69 @@
+"""Settings read from the environment (CRM_* variables), validated by pydantic.
+
+`get_settings()` reads the environment at call time on purpose: Streamlit's AppTest and the
+tests switch `CRM_DATABASE_URL` between runs inside one process.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "crm.db"
+
+ProviderName = Literal["offline", "anthropic", "ollama"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
+
+    database_url: str = Field(default=f"sqlite:///{DEFAULT_SQLITE_PATH}")
+    sqlite_busy_timeout_ms: int = 5000
+
+    # Reasoning layer. The provider defaults to anthropic when a key is set, else offline.
+    llm_provider: ProviderName | None = None
+    anthropic_api_key: str | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
+    llm_timeout_s: float = 30.0
+    llm_max_retries: int = 2
+    ollama_host: str | None = None  # e.g. http://127.0.0.1:11434; unset = no local model
+    ollama_model: str = "llama3.1:8b"
+    # Model tiers: names are configuration, never code.
+    model_small: str = "claude-haiku-5-5"
+    model_mid: str = "claude-sonnet-5-5"
+    model_large: str = "claude-opus-5-5"
+
+    # Oversight.
+    supervised: bool = False
+    queue_expiry_hours: int = 72
+
+    # Outgoing sinks; unset = everything lands in the outbox table.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "crm@localhost"
+    webhook_url: str | None = None
+
+    # Scheduler.
+    pipeline_scan_minutes: int = 60
+    job_lease_seconds: int = 120
+    job_max_attempts: int = 5
+
+    @property
+    def effective_provider(self) -> ProviderName:
+        if self.llm_provider:
+            return self.llm_provider
+        return "anthropic" if self.anthropic_api_key else "offline"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def get_settings() -> Settings:
+    return Settings()
