@@ -1,0 +1,124 @@
+"""The contract every agent keeps, and the typed values that cross the layer boundaries.
+
+An agent module defines a context model (built by `crm_core.contexts.<agent>` from the store),
+a decision model (what a reasoner returns: the LLM's output schema, validated), a versioned
+prompt, an offline policy, and `proposals()`, which turns a validated decision into proposals
+whose actions come from the fixed list below. The model never names an action type, a
+recipient or a record id that the agent code did not derive from the context: that is the
+allow-list that keeps injected text from choosing what the CRM does.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The fixed list of actions. crm_core.actions registers one executor per name.
+ActionType = Literal[
+    "update_lead_score",
+    "create_task",
+    "send_email",
+    "post_notification",
+    "schedule_meeting",
+    "move_deal_stage",
+    "set_deal_risk",
+    "write_enrichment",
+    "save_meeting_brief",
+    "create_action_items",
+    "send_quote",
+    "merge_contacts",
+]
+ACTION_TYPES: tuple[str, ...] = ActionType.__args__  # type: ignore[attr-defined]
+
+AgentName = Literal["lead_scoring", "follow_up", "enrichment", "pipeline", "meeting"]
+AGENT_NAMES: tuple[str, ...] = AgentName.__args__  # type: ignore[attr-defined]
+ModelTier = Literal["small", "mid", "large"]
+SubjectType = Literal["contact", "deal", "meeting", "account", "pipeline"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class UntrustedText(Frozen):
+    """Text that came from outside (emails, notes, transcripts, CSV cells): data, never instructions.
+
+    Prompts render it only through `agents.llm.fence()`.
+    """
+
+    label: str
+    text: str
+
+
+class ProposedAction(Frozen):
+    type: ActionType
+    params: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+
+
+class Proposal(Frozen):
+    """What oversight receives: one subject, its actions, and why."""
+
+    subject_type: SubjectType
+    subject_id: int | None
+    subject_label: str | None = None
+    confidence: float = Field(ge=0.0, le=1.0)  # the agent's own figure before evidence is combined
+    reasoning: str
+    actions: tuple[ProposedAction, ...] = ()
+    escalation: str | None = None  # set when a human must look (red deal, missing information)
+    decision: dict[str, Any] = Field(default_factory=dict)  # the typed decision (or its slice) as JSON
+
+
+class Usage(Frozen):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class DecisionEnvelope(Frozen):
+    """A reasoned decision with everything the audit log must keep about how it was made."""
+
+    agent: AgentName
+    proposals: tuple[Proposal, ...]
+    prompt_version: str
+    provider: Literal["offline", "anthropic", "ollama"]
+    model: str
+    is_local: bool
+    usage: Usage = Usage()
+    latency_ms: int = 0
+    context_snapshot: dict[str, Any] = Field(default_factory=dict)
+    context_hash: str = ""
+    failed: bool = False
+    error: str | None = None
+    notes: tuple[str, ...] = ()  # e.g. "daily budget spent: offline reasoner used"
+
+
+class Prompt(Frozen):
+    version: str  # stored with every decision; bump it whenever the text changes
+    system: str
+
+
+C = TypeVar("C", bound=BaseModel)
+D = TypeVar("D", bound=BaseModel)
+
+
+class Agent(Protocol, Generic[C, D]):
+    name: ClassVar[AgentName]
+    tier: ClassVar[ModelTier]
+    Context: ClassVar[type[BaseModel]]
+    Decision: ClassVar[type[BaseModel]]
+    prompt: ClassVar[Prompt]
+
+    def render(self, ctx: C) -> str:
+        """The user message: the context as data, untrusted text fenced."""
+
+    def offline_decide(self, ctx: C) -> D:
+        """The built-in reasoner: no model at all; learned knowledge travels inside the context."""
+
+    def proposals(self, ctx: C, decision: D) -> list[Proposal]:
+        """Turn a validated decision into proposals built only from allowed actions."""
+
+    def is_sensitive(self, ctx: C) -> bool:
+        """True when the context holds a record flagged sensitive: never sent to a remote model."""
