@@ -82,6 +82,7 @@ class DecisionEnvelope(Frozen):
 
     agent: AgentName
     proposals: tuple[Proposal, ...]
+    decision: dict[str, Any] = Field(default_factory=dict)  # the whole validated decision, as JSON
     prompt_version: str
     provider: Literal["offline", "anthropic", "ollama"]
     model: str
@@ -122,3 +123,12 @@ class Agent(Protocol, Generic[C, D]):
 
     def is_sensitive(self, ctx: C) -> bool:
         """True when the context holds a record flagged sensitive: never sent to a remote model."""
+
+
+def context_hash(ctx: BaseModel) -> str:
+    """sha256 of the context's canonical JSON: equal contexts, equal hashes, on any machine."""
+    import hashlib
+    import json
+
+    canonical = json.dumps(ctx.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

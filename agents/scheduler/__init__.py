@@ -1,0 +1,1 @@
+"""The scheduler sidecar: `python -m agents.scheduler [--once] [--workers N]`."""

@@ -1,0 +1,54 @@
+"""What a claimed job does. Each handler is idempotent: a job redone after a crash changes nothing twice."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from crm_core import clock
+from crm_core.db import unit_of_work
+from crm_core.models import AuditEntry, Job
+
+Handler = Callable[[Job], dict[str, Any]]
+
+
+def run_agent_job(job: Job) -> dict[str, Any]:
+    from agents.runner import run_agent
+
+    payload = job.payload or {}
+    result = run_agent(
+        payload["agent"],
+        subject_ids=payload.get("subject_ids"),
+        provider=payload.get("provider"),
+        # The job id makes the decision's idempotency key: a job redone after its worker
+        # died finds the decision already stored and executes nothing again.
+        idempotency_key=f"job:{job.id}",
+        skip_unchanged=True,
+    )
+    failed = [o for o in result.outcomes if o.failed]
+    if result.outcomes and len(failed) == len(result.outcomes):
+        raise RuntimeError(f"every subject failed; first error: {failed[0].error}")
+    return {"decisions": len(result.decision_ids), "failed": len(failed), "skipped": sum(1 for o in result.outcomes if o.skipped)}
+
+
+def expire_queue(job: Job) -> dict[str, Any]:
+    from crm_core import oversight
+
+    with unit_of_work() as session:
+        return {"expired": oversight.expire_stale(session)}
+
+
+def calibration(job: Job) -> dict[str, Any]:
+    from crm_core import oversight
+
+    with unit_of_work() as session:
+        report = oversight.calibration_report(session)
+        rows = [r.model_dump(mode="json") if hasattr(r, "model_dump") else r for r in report]
+        session.add(AuditEntry(actor="scheduler", event="calibration.report", at=clock.now(), details={"rows": rows}))
+    return {"action_types": len(rows)}
+
+
+HANDLERS: dict[str, Handler] = {
+    "agent": run_agent_job,
+    "expire_queue": expire_queue,
+    "calibration": calibration,
+}

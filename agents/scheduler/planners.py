@@ -1,0 +1,114 @@
+"""What is due: functions that look at the store and enqueue jobs. They decide when, never what.
+
+Each planner runs in its own unit of work and only writes job rows (and its cursor), so it is
+cheap to run often and safe to run from several workers at once (dedupe keys coalesce).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from crm_core import clock, jobqueue
+from crm_core.models import Activity, Contact, Cursor, Meeting
+
+AGENT_JOB = "agent"
+ACTIVITY_CURSOR = "activities:lead_scoring"
+CONTACT_CURSOR = "contacts:enrichment"
+FOLLOW_BATCH = 5000
+BATCH_ABOVE = 50
+
+
+def _advance(session: Session, name: str, position: int) -> None:
+    cursor = session.get(Cursor, name, with_for_update=True)
+    if cursor is None:
+        session.add(Cursor(name=name, position=position))
+    else:
+        cursor.position = max(cursor.position, position)
+        cursor.updated_at = clock.now()
+
+
+def _position(session: Session, name: str) -> int:
+    cursor = session.get(Cursor, name, with_for_update=True)
+    return cursor.position if cursor else 0
+
+
+def enqueue_agent(session: Session, agent: str, subject_ids: list[int] | None = None, *, dedupe_key: str | None = None) -> int | None:
+    payload = {"agent": agent, "subject_ids": subject_ids}
+    return jobqueue.enqueue(session, AGENT_JOB, payload=payload, dedupe_key=dedupe_key or f"{agent}:all")
+
+
+def follow_activity_log(session: Session) -> int:
+    """Every new activity rescoring its contact; a burst for one contact coalesces into one job."""
+    start = _position(session, ACTIVITY_CURSOR)
+    rows = session.execute(
+        select(Activity.id, Activity.contact_id).where(Activity.id > start).order_by(Activity.id).limit(FOLLOW_BATCH)
+    ).all()
+    if not rows:
+        return 0
+    contacts = sorted({cid for _, cid in rows if cid is not None})
+    if len(contacts) > BATCH_ABOVE:
+        # A bulk import: one job for the lot, so the learned model is prepared once, not per contact.
+        enqueue_agent(session, "lead_scoring", contacts, dedupe_key=f"lead_scoring:batch:{rows[-1][0]}")
+    else:
+        for contact_id in contacts:
+            enqueue_agent(session, "lead_scoring", [contact_id], dedupe_key=f"lead_scoring:contact:{contact_id}")
+    _advance(session, ACTIVITY_CURSOR, rows[-1][0])
+    return len(contacts)
+
+
+def follow_new_contacts(session: Session) -> int:
+    """Enrichment when a contact is created."""
+    start = _position(session, CONTACT_CURSOR)
+    ids = session.scalars(select(Contact.id).where(Contact.id > start).order_by(Contact.id).limit(FOLLOW_BATCH)).all()
+    if not ids:
+        return 0
+    if start > 0:  # on first start the whole book is handled by the daily enrichment pass
+        for contact_id in ids:
+            enqueue_agent(session, "enrichment", [contact_id], dedupe_key=f"enrichment:contact:{contact_id}")
+    _advance(session, CONTACT_CURSOR, ids[-1])
+    return len(ids) if start > 0 else 0
+
+
+def meetings_due(session: Session) -> int:
+    """Briefs 30 minutes before a meeting; action items within 5 minutes after one with a transcript."""
+    now = clock.now()
+    brief_due = session.scalars(
+        select(Meeting.id).where(
+            Meeting.status == "scheduled",
+            Meeting.brief.is_(None),
+            Meeting.starts_at > now,
+            Meeting.starts_at <= now + timedelta(minutes=30),
+        )
+    ).all()
+    items_due = session.scalars(
+        select(Meeting.id).where(
+            and_(Meeting.transcript.is_not(None), Meeting.action_items_extracted_at.is_(None), Meeting.ends_at <= now)
+        )
+    ).all()
+    ids = set(brief_due) | set(items_due)
+    # The meeting agent's builder picks its own subjects (briefs, action items, invites); the
+    # planner only wakes it when something is due, so it runs within a minute of the moment.
+    if ids:
+        enqueue_agent(session, "meeting")
+    return len(ids)
+
+
+def whole_run(agent: str) -> Callable[[Session], int]:
+    """A planner that asks an agent to cover every subject due (its builder chooses which)."""
+
+    def plan(session: Session) -> int:
+        return 1 if enqueue_agent(session, agent) else 0
+
+    plan.__name__ = f"plan_{agent}"
+    return plan
+
+
+def maintenance(kind: str) -> Callable[[Session], int]:
+    def plan(session: Session) -> int:
+        return 1 if jobqueue.enqueue(session, kind, dedupe_key=kind) else 0
+
+    plan.__name__ = f"plan_{kind}"
+    return plan

@@ -1,0 +1,201 @@
+"""The scheduler worker: `schedule` timers enqueue jobs; the worker claims and runs them.
+
+One loop, in this order: run due timers (planners), claim one job, run it, record the outcome,
+beat the heart. SIGTERM sets a flag that is read between jobs, so the current job finishes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+
+import schedule
+from sqlalchemy.orm import Session
+
+from agents.scheduler import planners
+from agents.scheduler.handlers import HANDLERS, Handler
+from crm_core import clock, jobqueue
+from crm_core.budget import total_spend_today
+from crm_core.db import get_engine, migrate, unit_of_work
+from crm_core.models import WorkerHeartbeat
+from crm_core.settings import get_settings
+
+log = logging.getLogger("crm.scheduler")
+SQLITE_LOCK = "scheduler:sqlite"
+
+
+class Worker:
+    def __init__(
+        self,
+        worker_id: str | None = None,
+        *,
+        poll_interval: float = 0.5,
+        lease_seconds: int | None = None,
+        handlers: dict[str, Handler] | None = None,
+        heartbeat_every: float = 2.0,
+    ) -> None:
+        settings = get_settings()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds or settings.job_lease_seconds
+        self.handlers = handlers or HANDLERS
+        self.heartbeat_every = heartbeat_every
+        self.is_sqlite = get_engine().dialect.name == "sqlite"
+        self.stopping = threading.Event()
+        self.jobs_done = 0
+        self.current: str | None = None
+        self._last_beat = 0.0
+        self.timers = self._timers(settings.pipeline_scan_minutes)
+
+    # -- timers -------------------------------------------------------------------------
+    def _timers(self, pipeline_minutes: int) -> schedule.Scheduler:
+        s = schedule.Scheduler()
+        s.every(1).seconds.do(self._plan, planners.follow_activity_log)
+        s.every(5).seconds.do(self._plan, planners.follow_new_contacts)
+        s.every(1).minutes.do(self._plan, planners.meetings_due)
+        s.every(pipeline_minutes).minutes.do(self._plan, planners.whole_run("pipeline"))
+        s.every(1).hours.do(self._plan, planners.whole_run("follow_up"))
+        s.every(1).hours.do(self._plan, planners.whole_run("meeting"))  # invites for engaged contacts
+        s.every(1).days.do(self._plan, planners.whole_run("enrichment"))
+        s.every(1).days.do(self._plan, planners.whole_run("lead_scoring"))  # engagement decays with time
+        s.every(5).minutes.do(self._plan, planners.maintenance("expire_queue"))
+        s.every(1).days.do(self._plan, planners.maintenance("calibration"))
+        return s
+
+    def _plan(self, planner: Callable[[Session], int]) -> None:
+        try:
+            with unit_of_work() as session:
+                planner(session)
+        except Exception:  # a planner failing must not stop the worker; it retries next tick
+            log.exception("planner %s failed", getattr(planner, "__name__", planner))
+
+    # -- jobs ---------------------------------------------------------------------------
+    def _holds_sqlite_lock(self) -> bool:
+        if not self.is_sqlite:
+            return True
+        with unit_of_work() as session:
+            return jobqueue.acquire_lock(session, SQLITE_LOCK, self.worker_id, lease_seconds=max(self.lease_seconds, 10))
+
+    def _renew_lease_while(self, job_id: int, done: threading.Event) -> None:
+        while not done.wait(self.lease_seconds / 3):
+            try:
+                with unit_of_work() as session:
+                    jobqueue.extend_lease(session, job_id, self.worker_id, lease_seconds=self.lease_seconds)
+            except Exception:
+                log.exception("lease renewal failed for job %s", job_id)
+
+    def process_one(self) -> bool:
+        """Claim and run one job; False when nothing is due."""
+        with unit_of_work() as session:
+            job = jobqueue.claim(session, self.worker_id, lease_seconds=self.lease_seconds)
+        if job is None:
+            return False
+        self.current = f"{job.kind} #{job.id} {job.payload.get('agent', '')}".strip()
+        self.beat(force=True)
+        done = threading.Event()
+        renewer = threading.Thread(target=self._renew_lease_while, args=(job.id, done), daemon=True)
+        renewer.start()
+        try:
+            handler = self.handlers.get(job.kind)
+            if handler is None:
+                raise RuntimeError(f"no handler for job kind {job.kind!r}")
+            handler(job)
+        except Exception as exc:
+            done.set()
+            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+            with unit_of_work() as session:
+                status = jobqueue.fail(session, job.id, self.worker_id, error)
+            log.warning("job %s failed (%s): %s", job.id, status, exc)
+        else:
+            done.set()
+            with unit_of_work() as session:
+                jobqueue.complete(session, job.id, self.worker_id)
+            self.jobs_done += 1
+        finally:
+            renewer.join()
+            self.current = None
+        return True
+
+    # -- heartbeat ----------------------------------------------------------------------
+    def beat(self, *, status: str | None = None, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last_beat < self.heartbeat_every:
+            return
+        self._last_beat = time.monotonic()
+        with unit_of_work() as session:
+            row = session.get(WorkerHeartbeat, self.worker_id)
+            if row is None:
+                row = WorkerHeartbeat(worker_id=self.worker_id, hostname=socket.gethostname(), pid=os.getpid())
+                session.add(row)
+            tokens, cost = total_spend_today(session)
+            row.last_seen_at = clock.now()
+            row.status = status or ("busy" if self.current else "idle")
+            row.current_job = self.current
+            row.queue_depth = jobqueue.depth(session)
+            row.jobs_done = self.jobs_done
+            row.llm_tokens_today = tokens
+            row.llm_cost_today_usd = cost
+
+    # -- loops --------------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        def _stop(signum, _frame):
+            log.info("signal %s: finishing the current job, then exiting", signum)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+
+    def run_once(self) -> int:
+        """Run every planner now, then every job that is due; returns the number of jobs run."""
+        if not self._holds_sqlite_lock():
+            raise RuntimeError("another scheduler worker holds the SQLite store; only one may run on SQLite")
+        self.timers.run_all()
+        ran = 0
+        while not self.stopping.is_set() and self.process_one():
+            ran += 1
+        self.beat(status="stopped", force=True)
+        self._release()
+        return ran
+
+    def run_forever(self) -> None:
+        log.info("worker %s started", self.worker_id)
+        first = True
+        while not self.stopping.is_set():
+            if not self._holds_sqlite_lock():
+                self.beat(status="standby")
+                self.stopping.wait(self.poll_interval * 4)
+                continue
+            if first:
+                self.timers.run_all()  # on start, do not wait an hour for the first pipeline scan
+                first = False
+            else:
+                self.timers.run_pending()
+            worked = self.process_one()
+            self.beat()
+            if not worked:
+                self.stopping.wait(self.poll_interval)
+        self.beat(status="stopped", force=True)
+        self._release()
+        log.info("worker %s stopped after %d jobs", self.worker_id, self.jobs_done)
+
+    def _release(self) -> None:
+        if self.is_sqlite:
+            with unit_of_work() as session:
+                jobqueue.release_lock(session, SQLITE_LOCK, self.worker_id)
+
+
+def main_worker(*, once: bool, worker_id: str | None, lease_seconds: int | None, poll_interval: float) -> int:
+    migrate()
+    worker = Worker(worker_id, lease_seconds=lease_seconds, poll_interval=poll_interval)
+    worker.install_signal_handlers()
+    if once:
+        ran = worker.run_once()
+        print(f"scheduler --once: {ran} job(s) run")
+    else:
+        worker.run_forever()
+    return 0
