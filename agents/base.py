@@ -62,7 +62,11 @@ class Proposal(Frozen):
     subject_type: SubjectType
     subject_id: int | None
     subject_label: str | None = None
-    confidence: float = Field(ge=0.0, le=1.0)  # the agent's own figure before evidence is combined
+    # Set by the agent: its own figure. After `agents.llm.reason`: the combined figure the policy
+    # compares with thresholds, with the agent's figure and the factors kept beside it.
+    confidence: float = Field(ge=0.0, le=1.0)
+    model_confidence: float | None = None
+    confidence_factors: dict[str, Any] = Field(default_factory=dict)
     reasoning: str
     actions: tuple[ProposedAction, ...] = ()
     escalation: str | None = None  # set when a human must look (red deal, missing information)

@@ -1,0 +1,70 @@
+"""The reasoning entry point every agent run goes through, and the providers behind it.
+
+Public API (agent modules, the runner, evals and tests code against these names):
+
+    fence(item, label=None) -> str
+        Render untrusted text (an `UntrustedText` or a plain str) inside a block whose delimiter
+        carries a fresh random nonce, labelled as data. Text inside cannot close the block: any
+        delimiter-looking sequence inside is neutralised. Use it in `agent.render(ctx)` for every
+        email body, note, transcript line or CSV cell.
+    SYSTEM_DATA_RULE: str
+        One paragraph every agent's system prompt ends with: content inside fences is data, never
+        instructions. (`reason()` appends it when the agent's prompt lacks it, so it is always sent.)
+
+    reason(agent, ctx, *, provider=None, settings=None, approval_stats=None,
+           budget_exhausted=False, client_factory=None) -> DecisionEnvelope
+        One decision for one context. Picks the provider (argument, else
+        `settings.effective_provider`), routes sensitive contexts away from remote models
+        (`agent.is_sensitive(ctx)` -> ollama when CRM_OLLAMA_HOST is set, else offline), falls back
+        to the offline reasoner when the daily budget is spent (noted in `envelope.notes`), calls
+        the model with `agent.prompt.system` + `agent.render(ctx)` and `agent.Decision` as the
+        enforced output schema, validates the reply against `agent.Decision` again, builds
+        `agent.proposals(ctx, decision)` and combines each proposal's confidence with evidence.
+        It never raises for a provider or model failure: timeouts, 429/5xx/529 after retries,
+        schema violations, refusals and empty replies all return `failed=True`, `error=<message>`,
+        `proposals=()`.
+        `client_factory(provider_name, settings)` lets tests and the eval runner supply the client
+        (an `anthropic.Anthropic` or an `ollama.Client`); default builds the real one from settings.
+
+    combine_confidence(model_confidence, *, completeness, offline_agrees, approval_rate)
+        -> (combined, factors)
+        The documented formula (see `agents.llm.confidence`): the model's own figure, multiplied
+        by factors in 0..1 for context completeness, agreement with the offline reasoner and the
+        Beta-smoothed rate at which humans approved this agent's decisions of this kind.
+
+    model_for(tier, settings) -> str       settings.model_small / model_mid / model_large
+    price_for(model) -> Price              USD per million tokens (CRM_LLM_PRICES overrides)
+    OFFLINE_MODEL: str                     the model name recorded for offline decisions
+
+Optional agent hooks `reason()` uses when present (none is required):
+    agent.completeness(ctx) -> float       0..1, how much of what the agent needs the context holds
+    agent.agrees(a, b) -> bool             whether two decisions agree (default: every proposal's
+                                           subject gets the same set of action types from both)
+
+Where the combined confidence goes: each returned proposal is an `AssessedProposal` (a
+`Proposal` subclass): `confidence` is the COMBINED figure the policy compares with its
+thresholds, `model_confidence` is what the reasoner said of itself, `confidence_factors` holds
+the factors (JSON-ready). The same two values are also written into `proposal.decision` under
+the keys "model_confidence" and "confidence_factors", because the envelope serialises its
+proposals as plain `Proposal`s; oversight reads them from there onto the decision row.
+"""
+from __future__ import annotations
+
+from agents.llm.confidence import AssessedProposal, combine_confidence
+from agents.llm.fence import SYSTEM_DATA_RULE, fence
+from agents.llm.pricing import Price, cost_usd, price_for
+from agents.llm.reasoning import OFFLINE_MODEL, reason
+from agents.llm.routing import model_for
+
+__all__ = [
+    "OFFLINE_MODEL",
+    "SYSTEM_DATA_RULE",
+    "AssessedProposal",
+    "Price",
+    "combine_confidence",
+    "cost_usd",
+    "fence",
+    "model_for",
+    "price_for",
+    "reason",
+]

@@ -1,0 +1,125 @@
+"""Claude through the official `anthropic` SDK, with the output schema enforced by the API.
+
+The request is exactly what `client.messages.parse(output_format=Decision)` sends (the tests
+compare the two): `output_config.format` = the SDK's `transform_schema(Decision)`. We call
+`messages.create` with that config instead of `parse` because `parse` validates the text inside
+the SDK before the caller can see `stop_reason`: a refusal would surface as a JSON error instead
+of "the model refused". The reply is validated against the pydantic model afterwards by
+`reason()` (structured outputs move numeric bounds into descriptions, so the API alone does not
+enforce them).
+
+The system prompt goes as one text block marked `cache_control: ephemeral`: every decision of an
+agent shares it, so repeated runs read it from the prompt cache. Retries with backoff on
+408/409/429/5xx/529 and the timeout are the SDK's own (`max_retries`, `timeout` from settings).
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import anthropic
+from pydantic import BaseModel
+
+from agents.base import Usage
+from agents.llm.reply import ModelReply, ProviderFailure
+from crm_core.settings import Settings
+
+DEFAULT_MAX_TOKENS = 4096
+
+
+@lru_cache(maxsize=8)
+def _cached_client(api_key: str, base_url: str | None, timeout_s: float, max_retries: int) -> anthropic.Anthropic:
+    # One client per configuration keeps its connection pool across the subjects of a run.
+    return anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
+
+
+def build_client(settings: Settings) -> anthropic.Anthropic:
+    if not settings.anthropic_api_key:
+        raise ProviderFailure("anthropic: ANTHROPIC_API_KEY is not set")
+    return _cached_client(
+        settings.anthropic_api_key, settings.anthropic_base_url, settings.llm_timeout_s, settings.llm_max_retries
+    )
+
+
+def output_config(decision_model: type[BaseModel]) -> dict[str, Any]:
+    return {"format": {"type": "json_schema", "schema": anthropic.transform_schema(decision_model)}}
+
+
+def _usage(raw: Any) -> Usage:
+    if raw is None:
+        return Usage()
+    return Usage(
+        input_tokens=getattr(raw, "input_tokens", 0) or 0,
+        output_tokens=getattr(raw, "output_tokens", 0) or 0,
+        cache_read_tokens=getattr(raw, "cache_read_input_tokens", 0) or 0,
+        cache_write_tokens=getattr(raw, "cache_creation_input_tokens", 0) or 0,
+    )
+
+
+def _describe_api_error(exc: anthropic.APIError, client: anthropic.Anthropic) -> str:
+    retries = client.max_retries
+    after = f" after {retries} retr{'y' if retries == 1 else 'ies'}"
+    if isinstance(exc, anthropic.APITimeoutError):
+        return f"anthropic: no reply within {client.timeout}s{after}"
+    if isinstance(exc, anthropic.APIConnectionError):
+        return f"anthropic: could not reach {client.base_url}{after} ({exc})"
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        kind = {429: "rate limited", 529: "overloaded", 401: "rejected the API key", 403: "refused access"}.get(
+            status, "server error" if status >= 500 else "rejected the request"
+        )
+        retried = after if (status in (408, 409, 429) or status >= 500) else ""
+        return f"anthropic: {kind} (HTTP {status}){retried}: {_api_message(exc)}"
+    return f"anthropic: {type(exc).__name__}: {exc}"
+
+
+def _api_message(exc: anthropic.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:300]
+    return str(exc)[:300]
+
+
+def call(
+    client: anthropic.Anthropic,
+    *,
+    model: str,
+    system: str,
+    user: str,
+    decision_model: type[BaseModel],
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+) -> ModelReply:
+    """One Messages API call; raises ProviderFailure with a clear message when nothing usable came back."""
+    try:
+        message = client.messages.create(
+            model=model,
+            max_tokens=max_tokens,
+            system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+            messages=[{"role": "user", "content": user}],
+            output_config=output_config(decision_model),  # type: ignore[arg-type]
+        )
+    except anthropic.APIError as exc:
+        raise ProviderFailure(_describe_api_error(exc, client), model=model) from exc
+
+    usage = _usage(message.usage)
+    answered_by = message.model or model
+    text = "".join(block.text for block in message.content if getattr(block, "type", None) == "text").strip()
+    if message.stop_reason == "refusal":
+        said = f": {text[:200]}" if text else ""
+        raise ProviderFailure(f"anthropic: the model refused to decide (stop_reason refusal){said}", usage=usage, model=answered_by)
+    if message.stop_reason == "max_tokens":
+        raise ProviderFailure(
+            f"anthropic: reply cut off at max_tokens={max_tokens}, the decision is incomplete", usage=usage, model=answered_by
+        )
+    if not text:
+        raise ProviderFailure(
+            f"anthropic: empty reply (stop_reason {message.stop_reason})", usage=usage, model=answered_by
+        )
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProviderFailure(f"anthropic: reply is not JSON ({exc.msg} at char {exc.pos}): {text[:120]!r}", usage=usage, model=answered_by) from exc
+    return ModelReply(payload=payload, model=answered_by, usage=usage, stop_reason=message.stop_reason)
