@@ -1,0 +1,136 @@
+"""`python -m crm_core queue ...` and `policy ...`: what scripts and tests drive, on the same services."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import select
+
+from crm_core import oversight
+from crm_core.cli import main
+from crm_core.db import unit_of_work
+from crm_core.models import Contact, Decision, Task
+from crm_core.settings import PROJECT_ROOT
+from fakes.crm_records import envelope, seed
+
+
+@pytest.fixture
+def crm(store):
+    with unit_of_work() as session:
+        return seed(session)
+
+
+def queued(crm, actions=None, confidence=0.3) -> int:
+    actions = actions or [("update_lead_score", {"contact_id": crm.ann, "score": 82, "tier": "hot", "next_action": "call"})]
+    with unit_of_work() as session:
+        [did] = oversight.submit(session, envelope("lead_scoring", actions, subject=("contact", crm.ann), confidence=confidence))
+        return did
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_queue_list_shows_each_item_with_its_actions_and_why(crm, capsys):
+    did = queued(crm)
+    code, out, _ = cli(capsys, "queue", "list")
+    assert code == 0
+    assert f"#{did}  lead_scoring  contact {crm.ann}  confidence 0.30  low stakes  expires " in out
+    assert f"- Set lead score of contact {crm.ann} to 82 (hot); next action: call" in out
+    assert "why queued: action 0 (update_lead_score): confidence 0.30 is below the threshold 0.60 (low stakes)" in out
+    code, out, _ = cli(capsys, "queue", "list", "--json")
+    [item] = json.loads(out)
+    assert item["id"] == did and item["actions"][0]["type"] == "update_lead_score"
+
+
+def test_approve_executes_and_records_the_user_and_reason(crm, capsys):
+    did = queued(crm)
+    code, out, _ = cli(capsys, "queue", "approve", str(did), "--as", "morgan", "--reason", "agreed on the call", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert (result["status"], result["decided_by"], result["decision_note"]) == ("executed", "morgan", "agreed on the call")
+    with unit_of_work(readonly=True) as session:
+        assert session.get(Contact, crm.ann).score == 82
+
+
+def test_a_second_approve_exits_2_with_one_clear_line(crm, capsys):
+    did = queued(crm)
+    assert cli(capsys, "queue", "approve", str(did), "--as", "morgan")[0] == 0
+    code, _, err = cli(capsys, "queue", "approve", str(did), "--as", "sam")
+    assert code == 2
+    assert err.startswith(f"error: cannot approve decision {did}: it is executed (decided by morgan at ")
+    assert err.count("\n") == 1
+
+
+def test_reject_and_revert(crm, capsys):
+    rejected, approved = queued(crm), queued(crm)
+    code, out, _ = cli(capsys, "queue", "reject", str(rejected), "--as", "morgan", "--reason", "wrong person")
+    assert (code, out.strip()) == (0, f"decision {rejected} rejected: now rejected")
+    cli(capsys, "queue", "approve", str(approved), "--as", "morgan")
+    code, out, _ = cli(capsys, "queue", "revert", str(approved), "--as", "morgan")
+    assert (code, out.strip()) == (0, f"decision {approved} reverted: now reverted")
+    with unit_of_work(readonly=True) as session:
+        assert session.get(Decision, rejected).decision_note == "wrong person"
+        assert session.get(Contact, crm.ann).score == 40
+
+
+def test_a_failed_execution_or_revert_exits_1(crm, capsys):
+    did = queued(crm, [("create_task", {"title": "Call", "deal_id": 9999})])
+    code, out, _ = cli(capsys, "queue", "approve", str(did), "--as", "morgan")
+    assert code == 1 and f"decision {did} approved: now failed (action 0 (create_task): deal 9999 not found)" in out
+    other = queued(crm, [("create_task", {"title": "Call", "contact_id": crm.ann})])
+    cli(capsys, "queue", "approve", str(other), "--as", "morgan")
+    with unit_of_work() as session:
+        session.scalars(select(Task)).one().status = "done"  # someone finished the task since
+    code, out, _ = cli(capsys, "queue", "revert", str(other), "--as", "morgan")
+    assert code == 1 and "revert failed, nothing was undone" in out
+
+
+def test_unknown_ids_exit_2(crm, capsys):
+    code, _, err = cli(capsys, "queue", "approve", "999")
+    assert (code, err) == (2, "error: decision 999 not found\n")
+
+
+def test_policy_set_list_supervise_and_calibrate(crm, capsys):
+    code, out, _ = cli(capsys, "policy", "set", "send_email", "--threshold", "0.8", "--always-ask", "--as", "admin")
+    assert (code, out.strip()) == (0, "send_email: medium stakes, threshold 0.80, always ask: True")
+    code, out, _ = cli(capsys, "policy", "supervise", "follow_up", "--decisions", "3", "--as", "admin")
+    assert (code, out.strip()) == (0, "follow_up: supervised for 3 more decisions")
+    code, out, _ = cli(capsys, "policy", "list", "--json")
+    listed = json.loads(out)
+    send_email = next(p for p in listed["policies"] if p["action_type"] == "send_email")
+    assert send_email["always_ask"] is True and send_email["threshold"] == 0.8
+    assert [s["agent"] for s in listed["supervised"]] == ["follow_up"]
+    code, out, _ = cli(capsys, "policy", "calibrate", "--json")
+    assert code == 0 and {r["action_type"] for r in json.loads(out)} >= {"send_email", "update_lead_score"}
+    code, _, err = cli(capsys, "policy", "set", "send_email", "--threshold", "2")
+    assert code == 2 and "threshold 2.0 must be between 0 and 1" in err
+    code, _, err = cli(capsys, "policy", "supervise", "follow_up", "--until", "next tuesday")
+    assert code == 2 and "is not an ISO time" in err
+
+
+def test_queue_expire_from_the_command_line(crm, capsys):
+    queued(crm)
+    code, out, _ = cli(capsys, "queue", "expire")
+    assert (code, out.strip()) == (0, "0 decisions expired")
+
+
+@pytest.mark.slow  # two interpreters start and import the whole CLI
+def test_two_cli_processes_approving_the_same_item_execute_it_once(crm):
+    did = queued(crm)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-m", "crm_core", "queue", "approve", str(did), "--as", user],
+                              cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for user in ("morgan", "sam")]
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 2], results
+    [loser] = [err for code, _, err in results if code == 2]
+    assert f"cannot approve decision {did}: it is executed" in loser
+    with unit_of_work(readonly=True) as session:
+        assert len(oversight.audit_entries(session, decision_id=did, event="action.executed")) == 1
