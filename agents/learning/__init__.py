@@ -1,0 +1,20 @@
+"""Learners for the offline reasoner: pure Python, numpy and scikit-learn, never a database.
+
+The data layer (`crm_core.contexts.lead_scoring`) reads the store into plain records
+(`records.ContactRecord`, `records.Outcome`); everything here turns those records into
+features, fits and calibrates models, measures them, and explains a score in words.
+
+    records      ContactRecord / Event / Outcome: what the store knows about a contact
+    features     typed feature rows (store fields, custom attributes, recency-weighted engagement)
+    timeline     outcome rates of similar contacts closed in a trailing window, as of any moment
+    training     who is learned from at a cut-off (complete cohorts, and all newer contacts),
+                 and the snapshots (at entry, +7, +30, +90 days) a model learns from
+    vectorize    typed rows -> a sparse numeric matrix (one-hot categories, scaled numbers)
+    scorer       the learned scorer: L2 logistic regression, calibrated on a later hold-out
+    calibration  Platt scaling on a hold-out
+    naive_bayes  the Odoo-style baseline: per-field value frequencies in won vs lost
+    prior        the transparent prior used when history is too thin to learn from
+    metrics      AUC (with a confidence interval), Brier score, log loss, calibration table
+    explain      feature contributions -> sentences ("read the pricing page 3 times today")
+    synthetic    a reproducible synthetic book with a known signal (tests, trying the back-test)
+"""
