@@ -1,0 +1,21 @@
+"""What the dashboard pages (and anything else that shows the book) call.
+
+Read side: each function takes a session and plain values and returns pydantic models or a
+DataFrame; queries aggregate in SQL and page large tables, so a page costs the same on a
+100,000-contact book as on the demo. Write side: snoozing a flag here, everything else through
+thin wrappers over `crm_core.oversight` and `crm_core.importing`, which own those rules.
+
+    store.prepare_store(url)                                  migrations + default policies
+    users.list_users(session)
+    pipeline.pipeline_board(session, owner_id=None)           stages, flags, weighted value, red list
+    pipeline.stage_deals(session, stage=, owner_id=, risk=, limit=, offset=)
+    pipeline.snooze_deal(session, deal_id, *, until, reason, user) / resume_deal_flag(...)
+    leads.lead_table(session, filters, limit, offset) / score_distribution / score_history / lead_filter_options
+    records.search_records / contact_detail / deal_detail / contact_timeline / deal_timeline
+    meetings.meetings_overview(session, owner_id=None, ...)
+    agent_ops.heartbeats / scheduler_status / agent_usage_by_day / runtime_config
+    approvals.approval_queue / decided / approve_item / reject_item / bulk_approve_items / revert_item
+    activity_log.audit_log / decision_log / revertable / outbox / actor_names
+    oversight_settings.policies / save_policies / supervision / supervise / calibration
+    imports.read_upload / suggested_mapping / dry_run / run_import / rejects_csv
+"""

@@ -1,0 +1,129 @@
+"""The approval queue as the dashboard uses it: thin wrappers over `crm_core.oversight`.
+
+The oversight package owns the rules (policy, the state machine, execution, audit); this module
+adds what a screen needs on top: a total for paging, which parameters a human may edit before
+approving, and one sentence saying what happened after a click.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from agents.base import AGENT_NAMES
+from crm_core import oversight
+from crm_core.models import Decision
+from crm_core.oversight import BulkResult, DecidedItem, QueueItem
+from crm_core.oversight.defaults import STAKES_ORDER
+
+AGENTS: tuple[str, ...] = AGENT_NAMES
+STAKES: tuple[str, ...] = STAKES_ORDER
+
+# The text a human may change before approving, per action type; the rest (recipient, record
+# ids, amounts) stays as the agent derived it from the store. Multi-line fields are marked True.
+EDITABLE_TEXT: dict[str, tuple[tuple[str, bool], ...]] = {
+    "send_email": (("subject", False), ("body", True)),
+    "send_quote": (("subject", False), ("body", True)),
+    "create_task": (("title", False), ("description", True)),
+    "post_notification": (("title", False), ("text", True)),
+    "set_deal_risk": (("reason", True), ("action", True)),
+    "save_meeting_brief": (("brief", True),),
+}
+
+
+class QueuePage(BaseModel):
+    items: list[QueueItem]
+    total: int
+
+
+class Outcome(BaseModel):
+    """What one click did, in a sentence the page shows as is."""
+
+    decision_id: int
+    status: str
+    ok: bool
+    message: str
+
+
+def approval_queue(session: Session, *, agent: str | None = None, stakes: str | None = None,
+                   limit: int = 20, offset: int = 0) -> QueuePage:
+    """Queued decisions (the soonest to expire first) and how many wait under these filters."""
+    count = select(func.count()).select_from(Decision).where(Decision.status == "queued")
+    if agent:
+        count = count.where(Decision.agent == agent)
+    if stakes:
+        count = count.where(Decision.stakes == stakes)
+    items = oversight.queue_items(session, agent=agent, stakes=stakes, limit=limit, offset=offset)
+    return QueuePage(items=items, total=int(session.scalar(count) or 0))
+
+
+def decided(session: Session, *, agent: str | None = None, status: str | None = None, limit: int = 30) -> list[DecidedItem]:
+    return oversight.decided_feed(session, agent=agent, status=status, limit=limit)
+
+
+def editable_fields(action_type: str) -> tuple[tuple[str, bool], ...]:
+    return EDITABLE_TEXT.get(action_type, ())
+
+
+def edited_actions(item: QueueItem, edits: dict[int, dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The item's actions with the human's text edits applied; None when nothing changed.
+
+    `edits` maps an action's position to {param: new text}. Only fields listed in
+    EDITABLE_TEXT are taken; anything else in `edits` is ignored.
+    """
+    changed = False
+    out = []
+    for action in item.actions:
+        params = dict(action.params)
+        for field, _multiline in editable_fields(action.type):
+            new = (edits.get(action.position) or {}).get(field)
+            if new is None:
+                continue
+            new = new if new.strip() else None
+            if new != params.get(field):
+                params[field] = new
+                changed = True
+        out.append({"type": action.type, "params": params, "reason": action.reason})
+    return out if changed else None
+
+
+def _outcome(decision: Decision, verb: str, user: str) -> Outcome:
+    label = decision.subject_label or f"{decision.subject_type} {decision.subject_id}"
+    head = f"Decision {decision.id} ({decision.agent} on {label})"
+    if decision.status == "executed":
+        return Outcome(decision_id=decision.id, status=decision.status, ok=True, message=f"{head} {verb} by {user} and executed.")
+    if decision.status == "rejected":
+        return Outcome(decision_id=decision.id, status=decision.status, ok=True, message=f"{head} rejected by {user}; nothing ran.")
+    if decision.status == "failed":
+        return Outcome(decision_id=decision.id, status=decision.status, ok=False,
+                       message=f"{head} {verb} by {user} but failed, nothing was applied: {decision.error}")
+    if decision.status == "reverted":
+        return Outcome(decision_id=decision.id, status=decision.status, ok=True, message=f"{head} reverted by {user}.")
+    if decision.error:
+        return Outcome(decision_id=decision.id, status=decision.status, ok=False, message=f"{head}: {decision.error}")
+    return Outcome(decision_id=decision.id, status=decision.status, ok=True, message=f"{head} is now {decision.status}.")
+
+
+def approve_item(session: Session, decision_id: int, *, user: str, note: str | None = None,
+                 edited: list[dict[str, Any]] | None = None) -> Outcome:
+    decision = oversight.approve(session, decision_id, user=user, note=note or None, edited_actions=edited)
+    return _outcome(decision, "edited and approved" if edited is not None else "approved", user)
+
+
+def reject_item(session: Session, decision_id: int, *, user: str, note: str | None = None) -> Outcome:
+    return _outcome(oversight.reject(session, decision_id, user=user, note=note or None), "rejected", user)
+
+
+def bulk_approve_items(session: Session, ids: Sequence[int], *, user: str) -> list[BulkResult]:
+    return oversight.bulk_approve(session, list(ids), user=user)
+
+
+def revert_item(session: Session, decision_id: int, *, user: str, note: str | None = None) -> Outcome:
+    decision = oversight.revert(session, decision_id, user=user, note=note or None)
+    if decision.status != "reverted":
+        return Outcome(decision_id=decision.id, status=decision.status, ok=False,
+                       message=f"Decision {decision.id} was not reverted: {decision.error}")
+    return _outcome(decision, "reverted", user)

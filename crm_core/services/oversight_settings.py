@@ -1,0 +1,73 @@
+"""Oversight settings as the dashboard edits them: policies, supervised mode, calibration.
+
+Thin wrappers over `crm_core.oversight`: it validates and audits every change; this module lets
+one "Save" apply several policy rows at once and reports what changed.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from crm_core import oversight
+from crm_core.errors import UserError
+from crm_core.oversight import CalibrationRow, PolicyView, SupervisionView
+
+
+class PolicyChange(BaseModel):
+    action_type: str
+    threshold: float | None = None
+    stakes: str | None = None
+    always_ask: bool | None = None
+
+
+def policies(session: Session) -> list[PolicyView]:
+    # get_policies inserts the defaults on first use, so it runs in a writing unit of work.
+    return oversight.get_policies(session)
+
+
+def policy_changes(before: list[PolicyView], after: list[dict]) -> list[PolicyChange]:
+    """Compare the table as shown with the table as edited; one change per edited row."""
+    old = {p.action_type: p for p in before}
+    changes = []
+    for row in after:
+        current = old.get(row.get("action_type"))
+        if current is None:
+            continue
+        change = PolicyChange(action_type=current.action_type)
+        if row.get("threshold") is not None and abs(float(row["threshold"]) - current.threshold) > 1e-9:
+            change.threshold = float(row["threshold"])
+        if row.get("stakes") and row["stakes"] != current.stakes:
+            change.stakes = row["stakes"]
+        if row.get("always_ask") is not None and bool(row["always_ask"]) != current.always_ask:
+            change.always_ask = bool(row["always_ask"])
+        if change.threshold is not None or change.stakes is not None or change.always_ask is not None:
+            changes.append(change)
+    return changes
+
+
+def save_policies(session: Session, changes: list[PolicyChange], *, user: str) -> list[PolicyView]:
+    if not user:
+        raise UserError("policies: pick your name in the sidebar first; every change records who made it")
+    return [
+        oversight.update_policy(session, c.action_type, user=user, threshold=c.threshold, stakes=c.stakes, always_ask=c.always_ask)
+        for c in changes
+    ]
+
+
+def supervision(session: Session) -> list[SupervisionView]:
+    return oversight.supervision(session)
+
+
+def supervise(session: Session, agent: str, *, user: str, until: date | None = None, decisions: int | None = None,
+              off: bool = False) -> SupervisionView:
+    """Supervise an agent until the end of a day (UTC) or for a number of decisions, or end it."""
+    if not user:
+        raise UserError(f"supervise {agent}: pick your name in the sidebar first")
+    until_at = datetime.combine(until, time.max.replace(microsecond=0)) if until is not None else None
+    return oversight.set_supervised(session, agent, user=user, until=until_at, decisions=decisions, off=off)
+
+
+def calibration(session: Session, *, target: float = 0.95) -> list[CalibrationRow]:
+    return oversight.calibration_report(session, target=target)
