@@ -47,8 +47,20 @@ def calibration(job: Job) -> dict[str, Any]:
     return {"action_types": len(rows)}
 
 
+def dispatch_outbox(job: Job) -> dict[str, Any]:
+    """Send the scheduled emails and notifications whose time has come.
+
+    Called outside any open transaction on purpose: each message is claimed and sent in its own
+    unit of work, so a slow SMTP server never holds a lock on the outbox.
+    """
+    from crm_core import oversight
+
+    return {"sent": oversight.dispatch_due()}
+
+
 HANDLERS: dict[str, Handler] = {
     "agent": run_agent_job,
     "expire_queue": expire_queue,
     "calibration": calibration,
+    "dispatch_outbox": dispatch_outbox,
 }

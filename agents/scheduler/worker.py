@@ -65,6 +65,7 @@ class Worker:
         s.every(1).days.do(self._plan, planners.whole_run("enrichment"))
         s.every(1).days.do(self._plan, planners.whole_run("lead_scoring"))  # engagement decays with time
         s.every(5).minutes.do(self._plan, planners.maintenance("expire_queue"))
+        s.every(1).minutes.do(self._plan, planners.maintenance("dispatch_outbox"))
         s.every(1).days.do(self._plan, planners.maintenance("calibration"))
         return s
 
