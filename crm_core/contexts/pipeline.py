@@ -1,0 +1,326 @@
+"""The store -> pipeline contexts, and the deal-risk weights learned from the store's closed deals.
+
+`load_book()` reads every deal with its stage changes and its touches (activities, emails and
+meetings tied to the deal) into plain `DealHistory` records; the learning code cuts them at any
+moment, so the same read serves a live run and every date of a back-test. `prepare()` learns
+the weights from the deals closed before `as_of` (see `agents.pipeline_signals`) and records
+the model's figures in `model_snapshots`; `build()` reads each open deal's signals at `as_of`
+and puts them, with what the book says each one predicts, into the context.
+
+Nothing after `as_of` is read: stage changes, touches, notes and emails are cut at `as_of`,
+outcomes count only if the deal closed before it, a flag written after it is not "current".
+Deal columns without history (expected close, amount, product, owner) are read as they are now.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from agents.base import UntrustedText
+from agents.pipeline import Context, CurrentFlag, Person, RiskEstimate, SignalReading
+from agents.pipeline_signals import (
+    SIGNAL_LABELS,
+    Book,
+    DealHistory,
+    NotEnoughHistory,
+    RiskModel,
+    SnapshotCache,
+    learn,
+    prior_flag,
+    prior_probability,
+    PRIOR_AMBER,
+    PRIOR_RED,
+    PRIOR_WEIGHTS,
+    read_signals,
+)
+from crm_core import clock
+from crm_core.models import Account, Activity, Deal, Email, Meeting, ModelSnapshot, StageHistory, Task, User
+from crm_core.models.enums import MeetingStatus, TaskStatus
+
+AGENT = "pipeline"
+MODEL_VERSION = "pipeline-signals/1"  # bump when signals change: the recorded snapshots then differ
+CHUNK = 900
+NOTES_SHOWN = 3
+TEXT_CHARS = 1200
+_REPLY_ACTIVITIES = {"email_replied", "meeting"}
+_NOT_A_TOUCH = {"stage_change"}
+
+
+# -- reading the book ---------------------------------------------------------------------------------
+def load_book(session: Session) -> Book:
+    """Every deal with its whole logged history (the learning code cuts it at each moment)."""
+    deals: dict[int, DealHistory] = {}
+    for d in session.execute(
+        select(Deal.id, Deal.opened_at, Deal.created_at, Deal.closed_at, Deal.status, Deal.product, Deal.owner_id,
+               Deal.amount, Deal.expected_close)
+    ):
+        began = d.opened_at or d.created_at
+        closed = d.closed_at if d.status in ("won", "lost") else None
+        if closed is not None and closed < began:
+            began = closed
+        deals[d.id] = DealHistory(
+            deal_id=d.id, began=began, closed_at=closed, outcome=d.status if closed is not None else None,
+            product=d.product, owner_id=d.owner_id, amount=float(d.amount) if d.amount is not None else None,
+            expected_close=d.expected_close,
+        )
+    for deal_id, at, frm, to in session.execute(
+        select(StageHistory.deal_id, StageHistory.changed_at, StageHistory.from_stage, StageHistory.to_stage)
+        .order_by(StageHistory.deal_id, StageHistory.changed_at, StageHistory.id)
+    ):
+        if deal_id in deals:
+            deals[deal_id].stages.append((at, frm, to))
+    touches: dict[int, list[datetime]] = defaultdict(list)
+    replies: dict[int, list[datetime]] = defaultdict(list)
+    for deal_id, type_, at in session.execute(
+        select(Activity.deal_id, Activity.type, Activity.occurred_at).where(Activity.deal_id.is_not(None))
+    ):
+        if type_ in _NOT_A_TOUCH:
+            continue
+        touches[deal_id].append(at)
+        if type_ in _REPLY_ACTIVITIES:
+            replies[deal_id].append(at)
+    for deal_id, direction, sent, replied in session.execute(
+        select(Email.deal_id, Email.direction, Email.sent_at, Email.replied_at).where(Email.deal_id.is_not(None))
+    ):
+        touches[deal_id].append(sent)
+        if direction == "inbound":
+            replies[deal_id].append(sent)
+        elif replied is not None:
+            touches[deal_id].append(replied)
+            replies[deal_id].append(replied)
+    for deal_id, starts in session.execute(
+        select(Meeting.deal_id, Meeting.starts_at)
+        .where(Meeting.deal_id.is_not(None), Meeting.status != MeetingStatus.CANCELLED.value)
+    ):
+        touches[deal_id].append(starts)
+        replies[deal_id].append(starts)
+    for deal_id, times in touches.items():
+        if deal_id in deals:
+            # The same reply may be logged as an activity and as an email: once per minute is enough.
+            deals[deal_id].touches = sorted(set(t.replace(second=0, microsecond=0) for t in times))
+    for deal_id, times in replies.items():
+        if deal_id in deals:
+            deals[deal_id].replies = sorted(set(t.replace(second=0, microsecond=0) for t in times))
+    return Book(deals.values())
+
+
+# -- the learned weights ------------------------------------------------------------------------------
+@dataclass
+class PreparedPipeline:
+    as_of: datetime
+    book: Book
+    cache: SnapshotCache
+    model: RiskModel | None
+    fallback_reason: str | None
+    snapshot_id: int | None = None
+
+
+def outcomes_hash(book: Book, as_of: datetime) -> str:
+    digest = hashlib.sha256(MODEL_VERSION.encode())
+    for d in book.closed_before(as_of):
+        digest.update(f"|{d.deal_id}:{d.outcome}:{d.closed_at.isoformat()}".encode())
+    return digest.hexdigest()
+
+
+def _metrics(prepared: PreparedPipeline) -> dict:
+    m = prepared.model
+    if m is None:
+        return {"kind": "prior", "as_of": prepared.as_of.isoformat(), "reason": prepared.fallback_reason}
+    weights = {f"{s}={b}": round(float(w), 4) for (s, b), w in zip(m.columns, m.coef, strict=True)}
+    return {
+        "kind": "learned", "as_of": prepared.as_of.isoformat(), "deals": m.deals, "snapshots": m.snapshots,
+        "holdout_auc": m.holdout_auc, "base_loss_rate": round(m.base_loss, 4), "red_min": round(m.red_min, 4),
+        "amber_min": round(m.amber_min, 4), "horizon_days": round(m.horizon_days, 1), "regularisation_c": m.c,
+        "weights": weights,
+        "band_loss_rates": {f"{s}={b}": [st.snapshots, st.lost] for (s, b), st in m.stats.items()},
+    }
+
+
+def prepare(session: Session, *, as_of: datetime, store: bool = True, book: Book | None = None) -> PreparedPipeline:
+    """Learn the weights from the deals closed before `as_of`; record the model's figures once per outcome set."""
+    book = book or load_book(session)
+    cache = SnapshotCache(book)
+    model: RiskModel | None = None
+    reason: str | None = None
+    try:
+        model = learn(book, cache, as_of)
+    except NotEnoughHistory as exc:
+        reason = (f"{exc}; the signals are weighed by untested hypotheses until then (close deals as won or lost "
+                  "to teach the weights)")
+    prepared = PreparedPipeline(as_of, book, cache, model, reason)
+    if store:
+        digest = outcomes_hash(book, as_of)
+        stored = session.scalars(
+            select(ModelSnapshot).where(ModelSnapshot.agent == AGENT, ModelSnapshot.data_hash == digest)
+            .order_by(ModelSnapshot.id.desc()).limit(1)
+        ).first()
+        if stored is None:
+            stored = ModelSnapshot(agent=AGENT, trained_at=clock.now(), data_hash=digest, metrics=_metrics(prepared))
+            session.add(stored)
+            session.flush()
+        prepared.snapshot_id = stored.id
+    return prepared
+
+
+# -- contexts -----------------------------------------------------------------------------------------
+def subjects(session: Session, *, as_of: datetime) -> list[int]:
+    """Every deal open at `as_of`: engaged (or created) by then and not closed by then."""
+    rows = session.execute(select(Deal.id, Deal.opened_at, Deal.created_at, Deal.closed_at, Deal.status).order_by(Deal.id))
+    out = []
+    for deal_id, opened, created, closed, status in rows:
+        began = opened or created
+        if began > as_of:
+            continue
+        if status in ("won", "lost") and (closed is None or closed <= as_of):
+            continue
+        out.append(deal_id)
+    return out
+
+
+def estimate_for(prepared: PreparedPipeline, readings: Sequence) -> tuple[RiskEstimate, list[SignalReading]]:
+    """The learned (or prior) loss probability and each reading with what the book says of its band."""
+    model = prepared.model
+    if model is None:
+        p = prior_probability(readings)
+        shown = [SignalReading(signal=r.signal, label=SIGNAL_LABELS[r.signal], band=r.band, value=r.value, words=r.words,
+                               weight=PRIOR_WEIGHTS.get((r.signal, r.band), 0.0)) for r in readings]
+        notes = [prepared.fallback_reason] if prepared.fallback_reason else []
+        return RiskEstimate(kind="prior", loss_probability=round(p, 4), red_min=PRIOR_RED, amber_min=PRIOR_AMBER,
+                            notes=notes, snapshot_id=prepared.snapshot_id), shown
+    p = float(model.predict([readings])[0])
+    shown = []
+    for r in readings:
+        stat = model.stats.get((r.signal, r.band))
+        shown.append(SignalReading(
+            signal=r.signal, label=SIGNAL_LABELS[r.signal], band=r.band, value=r.value, words=r.words,
+            band_loss_rate=round(stat.rate, 4) if stat and stat.rate is not None else None,
+            band_support=stat.snapshots if stat else 0, weight=round(model.weight(r), 4),
+        ))
+    notes = []
+    if model.holdout_auc is not None and model.holdout_auc < 0.55:
+        notes.append(f"the learned weights barely separate won from lost deals in this book (hold-out AUC "
+                     f"{model.holdout_auc:.2f}): treat the flag as a weak hint")
+    return RiskEstimate(
+        kind="learned", loss_probability=round(p, 4), red_min=round(model.red_min, 4), amber_min=round(model.amber_min, 4),
+        base_loss_rate=round(model.base_loss, 4), holdout_auc=round(model.holdout_auc, 4) if model.holdout_auc is not None else None,
+        trained_on_deals=model.deals, trained_on_snapshots=model.snapshots, learned_as_of=model.cutoff,
+        snapshot_id=prepared.snapshot_id, notes=notes,
+    ), shown
+
+
+def _chunks(ids: Sequence[int]):
+    for i in range(0, len(ids), CHUNK):
+        yield list(ids[i:i + CHUNK])
+
+
+def _texts(session: Session, ids: list[int], as_of: datetime) -> dict[int, list[UntrustedText]]:
+    """The newest notes and the newest buyer email of each deal, up to `as_of` (untrusted)."""
+    notes: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    emails: dict[int, tuple[datetime, str]] = {}
+    for chunk in _chunks(ids):
+        for deal_id, at, payload in session.execute(
+            select(Activity.deal_id, Activity.occurred_at, Activity.payload)
+            .where(Activity.deal_id.in_(chunk), Activity.type == "note", Activity.occurred_at <= as_of)
+        ):
+            text = (payload or {}).get("text") or (payload or {}).get("body")
+            if text:
+                notes[deal_id].append((at, str(text)[:TEXT_CHARS]))
+        for deal_id, at, subject, body in session.execute(
+            select(Email.deal_id, Email.sent_at, Email.subject, Email.body)
+            .where(Email.deal_id.in_(chunk), Email.direction == "inbound", Email.sent_at <= as_of)
+        ):
+            if deal_id not in emails or at > emails[deal_id][0]:
+                emails[deal_id] = (at, f"Subject: {subject or ''}\n{body or ''}"[:TEXT_CHARS])
+    out: dict[int, list[UntrustedText]] = defaultdict(list)
+    for deal_id, rows in notes.items():
+        for at, text in sorted(rows, reverse=True)[:NOTES_SHOWN]:
+            out[deal_id].append(UntrustedText(label=f"note on the deal, {at:%Y-%m-%d}", text=text))
+    for deal_id, (at, text) in emails.items():
+        out[deal_id].append(UntrustedText(label=f"latest email from the buyer, {at:%Y-%m-%d}", text=text))
+    return out
+
+
+def _open_tasks(session: Session, ids: list[int], as_of: datetime) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        out.update(session.execute(
+            select(Task.deal_id, func.count(Task.id))
+            .where(Task.deal_id.in_(chunk), Task.status == TaskStatus.OPEN.value, Task.created_at <= as_of)
+            .group_by(Task.deal_id)
+        ).all())
+    return out
+
+
+def _current(deal: Deal, as_of: datetime) -> CurrentFlag:
+    known = deal.risk is not None and (deal.risk_updated_at is None or deal.risk_updated_at <= as_of)
+    return CurrentFlag(
+        risk=deal.risk if known else None, reason=deal.risk_reason if known else None,
+        action=deal.risk_action if known else None, updated_at=deal.risk_updated_at if known else None,
+        snoozed_until=deal.risk_snoozed_until, snooze_reason=deal.risk_snooze_reason, snoozed_by=deal.risk_snoozed_by,
+    )
+
+
+def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
+          prepared: PreparedPipeline | None = None) -> list[Context]:
+    """One context per deal in `subject_ids` that was open at `as_of` (others are skipped)."""
+    if prepared is None:
+        prepared = prepare(session, as_of=as_of, store=False)
+    book = prepared.book
+    ids = [i for i in dict.fromkeys(subject_ids) if i in book.by_id and book.by_id[i].open_at(as_of)]
+    if not ids:
+        return []
+    rows: dict[int, tuple[Deal, Account | None]] = {}
+    for chunk in _chunks(ids):
+        for deal, account in session.execute(
+            select(Deal, Account).outerjoin(Account, Account.id == Deal.account_id).where(Deal.id.in_(chunk))
+        ):
+            rows[deal.id] = (deal, account)
+    users = {u.id: u for u in session.scalars(select(User))}
+    tasks = _open_tasks(session, ids, as_of)
+    texts = _texts(session, ids, as_of)
+    norms = book.norms(as_of)
+    contexts = []
+    for deal_id in ids:
+        deal, account = rows[deal_id]
+        history = book.by_id[deal_id]
+        estimate, readings = estimate_for(prepared, read_signals(history, as_of, norms))
+        stage = history.stage_at(as_of)
+        stage_name = stage[0] if stage else (deal.stage if deal.status == "open" and (deal.stage_entered_at or as_of) <= as_of else None)
+        entered = stage[1] if stage else (deal.stage_entered_at if stage_name else None)
+        owner = users.get(deal.owner_id) if deal.owner_id is not None else None
+        manager = users.get(owner.manager_id) if owner is not None and owner.manager_id is not None else None
+        contexts.append(Context(
+            deal_id=deal_id,
+            as_of=as_of.replace(second=0, microsecond=0),
+            name=deal.name,
+            stage=stage_name,
+            product=deal.product,
+            amount=float(deal.amount) if deal.amount is not None and book.amounts_known_open else None,
+            currency=deal.currency or "USD",
+            account_name=account.name if account else None,
+            industry=account.industry if account else None,
+            employee_count=account.employee_count if account else None,
+            owner=Person(id=owner.id, name=owner.name) if owner else None,
+            manager=Person(id=manager.id, name=manager.name) if manager else None,
+            opened_at=history.began,
+            expected_close=deal.expected_close,
+            days_open=round((as_of - history.began).total_seconds() / 86400, 1),
+            days_in_stage=round((as_of - entered).total_seconds() / 86400, 1) if entered and entered <= as_of else None,
+            readings=readings,
+            estimate=estimate,
+            current=_current(deal, as_of),
+            open_follow_ups=int(tasks.get(deal_id, 0)),
+            manual_fields=[str(f) for f in (deal.manual_fields or [])],
+            sensitive=bool(account is not None and account.sensitive),
+            texts=texts.get(deal_id, []),
+        ))
+    return contexts
+
+
+__all__ = ["PreparedPipeline", "build", "estimate_for", "load_book", "prepare", "prior_flag", "subjects"]
