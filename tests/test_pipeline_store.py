@@ -173,3 +173,33 @@ def test_on_the_demo_book_every_open_deal_is_flagged_some_alone_and_red_escalati
             flagged = s.scalar(select(func.count(Deal.id)).where(Deal.status == "open", Deal.risk.is_not(None)))
             board = pipeline_board(s)
             assert board.flags["red"] + board.flags["amber"] + board.flags["green"] == flagged == len(executed_flags)
+
+
+def test_the_hourly_scan_skips_deals_decided_recently_until_something_happens_to_them(store):
+    from agents.runner import run_agent
+    from crm_core import clock
+
+    ids = write_quiet_book()
+
+    def pipeline_decisions() -> int:
+        with unit_of_work(readonly=True) as s:
+            return s.scalar(select(func.count()).select_from(Decision).where(Decision.agent == "pipeline"))
+
+    with clock.frozen_at(NOW):
+        first = run_agent("pipeline", provider="offline")
+    assert len(first.outcomes) == 2 and pipeline_decisions() > 0
+    stored = pipeline_decisions()
+
+    with clock.frozen_at(NOW + timedelta(hours=1)):
+        again = run_agent("pipeline", provider="offline")
+    assert again.outcomes == [] and pipeline_decisions() == stored  # nothing new: nothing stored
+
+    with unit_of_work() as s:
+        s.add(Activity(type="call", occurred_at=NOW + timedelta(hours=1, minutes=30), deal_id=ids["quiet"]))
+    with clock.frozen_at(NOW + timedelta(hours=2)):
+        touched = run_agent("pipeline", provider="offline")
+    assert [o.subject_key for o in touched.outcomes] and len(touched.outcomes) == 1  # only the deal that moved
+
+    with clock.frozen_at(NOW + timedelta(hours=23)):  # 20 h after the last decision on either deal
+        daily = run_agent("pipeline", provider="offline")
+    assert len(daily.outcomes) == 2  # after the freshness window every open deal is read again

@@ -17,13 +17,13 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agents.base import UntrustedText
-from agents.pipeline import Context, CurrentFlag, Person, RiskEstimate, SignalReading
+from agents.pipeline import FRESH_FLAG_HOURS, Context, CurrentFlag, Person, RiskEstimate, SignalReading
 from agents.pipeline_signals import (
     SIGNAL_LABELS,
     Book,
@@ -170,7 +170,13 @@ def prepare(session: Session, *, as_of: datetime, store: bool = True, book: Book
 
 # -- contexts -----------------------------------------------------------------------------------------
 def subjects(session: Session, *, as_of: datetime) -> list[int]:
-    """Every deal open at `as_of`: engaged (or created) by then and not closed by then."""
+    """Every deal open at `as_of` (engaged or created by then, not closed by then) that is due.
+
+    Due means: not decided on by this agent in the last hours, or touched since its last decision.
+    The hourly scan would otherwise store one identical decision per open deal per hour (the
+    context changes with the clock, so the runner's unchanged-context check cannot catch it).
+    """
+    recent = _recently_decided(session, as_of)
     rows = session.execute(select(Deal.id, Deal.opened_at, Deal.created_at, Deal.closed_at, Deal.status).order_by(Deal.id))
     out = []
     for deal_id, opened, created, closed, status in rows:
@@ -179,8 +185,36 @@ def subjects(session: Session, *, as_of: datetime) -> list[int]:
             continue
         if status in ("won", "lost") and (closed is None or closed <= as_of):
             continue
+        if deal_id in recent:
+            continue
         out.append(deal_id)
     return out
+
+
+def _recently_decided(session: Session, as_of: datetime) -> set[int]:
+    """Deals decided on within FRESH_FLAG_HOURS before `as_of` with no touch or stage change since.
+
+    Edits to the deal row itself do not count: executing the agent's own flag updates that row.
+    """
+    from crm_core.models import Decision
+
+    last = (
+        select(Decision.subject_id.label("deal_id"), func.max(Decision.created_at).label("at"))
+        .where(Decision.agent == "pipeline", Decision.subject_type == "deal", Decision.status != "failed",
+               Decision.created_at > as_of - timedelta(hours=FRESH_FLAG_HOURS), Decision.created_at <= as_of)
+        .group_by(Decision.subject_id)
+        .subquery()
+    )
+    decided = {deal_id: at for deal_id, at in session.execute(select(last.c.deal_id, last.c.at))}
+    if not decided:
+        return set()
+    touched: set[int] = set()
+    for when, deal_col in ((Activity.occurred_at, Activity.deal_id), (StageHistory.changed_at, StageHistory.deal_id),
+                           (Email.sent_at, Email.deal_id)):
+        touched.update(session.scalars(
+            select(deal_col).join(last, last.c.deal_id == deal_col).where(when > last.c.at, when <= as_of)
+        ))
+    return set(decided) - touched
 
 
 def estimate_for(prepared: PreparedPipeline, readings: Sequence) -> tuple[RiskEstimate, list[SignalReading]]:
