@@ -3,8 +3,9 @@
 Each case is `tests/evals/<agent>/<name>.json`:
     {"name": "...", "context": {<the agent's Context as JSON>},
      "expect": {"actions_include": [...], "actions_exclude": [...], "escalation": true|false,
+                "params_exclude": ["text no proposed action's params may contain"],
                 "decision": {"dotted.path": {"eq": v} | {"in": [...]} | {"min": a, "max": b}
-                                             | {"contains": "text"}}}}
+                                             | {"contains": "text"} | {"contains_all": ["text", ...]}}}}
 A path walks dicts by key and lists by index; `*` over a list means "any element".
 """
 from __future__ import annotations
@@ -55,7 +56,10 @@ def _matches(value: Any, rule: dict[str, Any]) -> bool:
         return False
     if "max" in rule and not (isinstance(value, (int, float)) and value <= rule["max"]):
         return False
-    if "contains" in rule and str(rule["contains"]).lower() not in json.dumps(value).lower():
+    text = json.dumps(value, ensure_ascii=False).lower()
+    if "contains" in rule and str(rule["contains"]).lower() not in text:
+        return False
+    if "contains_all" in rule and any(str(t).lower() not in text for t in rule["contains_all"]):
         return False
     return True
 
@@ -71,6 +75,9 @@ def check(envelope: DecisionEnvelope, expect: dict[str, Any]) -> list[str]:
     for t in expect.get("actions_exclude", []):
         if t in action_types:
             failures.append(f"action {t!r} must not be proposed")
+    for text in expect.get("params_exclude", []):
+        if any(str(text).lower() in json.dumps(a.params, default=str).lower() for p in envelope.proposals for a in p.actions):
+            failures.append(f"an action's params contain {text!r}")
     if "escalation" in expect:
         escalated = any(p.escalation for p in envelope.proposals)
         if escalated != bool(expect["escalation"]):

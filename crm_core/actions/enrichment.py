@@ -23,9 +23,9 @@ from crm_core.models import Account, Contact, Decision
 
 # field -> where it lives: a column of the table, or a key in `attributes`.
 ALLOWED_FIELDS: dict[str, dict[str, Literal["column", "attribute"]]] = {
-    "contact": {"title": "column", "first_name": "column", "last_name": "column",
+    "contact": {"title": "column", "first_name": "column", "last_name": "column", "account_id": "column",
                 "linkedin_url": "attribute", "seniority": "attribute", "department": "attribute",
-                "city": "attribute", "country": "attribute"},
+                "city": "attribute", "country": "attribute", "company": "attribute"},
     "account": {"industry": "column", "employee_count": "column", "annual_revenue": "column", "country": "column",
                 "website": "attribute", "city": "attribute", "founded_year": "attribute",
                 "linkedin_url": "attribute", "description": "attribute"},
@@ -87,6 +87,15 @@ class WriteEnrichment(CrmAction):
     def problems(self, session: Session, decision: Decision, params: WriteEnrichmentParams) -> list[str]:
         if session.get(_MODELS[params.entity], params.entity_id) is None:
             return [f"{params.entity} {params.entity_id} not found"]
+        link = params.fields.get("account_id")
+        # Linking a contact to an account that does not exist would fail on the foreign key at execute time.
+        if link is not None and link.value is not None:
+            try:
+                account_id = int(link.value)
+            except (TypeError, ValueError):
+                return [f"account_id needs an account id, got {link.value!r}"]
+            if session.get(Account, account_id) is None:
+                return [f"account {account_id} (the account_id to link) not found"]
         return []
 
     def execute(self, ctx: ActionContext, params: WriteEnrichmentParams) -> ExecResult:

@@ -17,7 +17,7 @@ class DefaultPolicy(NamedTuple):
 DEFAULT_POLICIES: dict[str, DefaultPolicy] = {
     "update_lead_score": DefaultPolicy("low", 0.6),
     "create_task": DefaultPolicy("low", 0.7),
-    "write_enrichment": DefaultPolicy("low", 0.8),
+    "write_enrichment": DefaultPolicy("low", 0.65),  # reversible fills; human-set fields and guesses always ask
     "set_deal_risk": DefaultPolicy("low", 0.6),
     "save_meeting_brief": DefaultPolicy("low", 0.6),
     "post_notification": DefaultPolicy("low", 0.7),
