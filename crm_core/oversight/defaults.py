@@ -18,7 +18,7 @@ DEFAULT_POLICIES: dict[str, DefaultPolicy] = {
     "update_lead_score": DefaultPolicy("low", 0.6),
     "create_task": DefaultPolicy("low", 0.7),
     "write_enrichment": DefaultPolicy("low", 0.65),  # reversible fills; human-set fields and guesses always ask
-    "set_deal_risk": DefaultPolicy("low", 0.6),
+    "set_deal_risk": DefaultPolicy("low", 0.45),  # a flag only informs the board; tasks and escalations still ask
     "save_meeting_brief": DefaultPolicy("low", 0.6),
     "post_notification": DefaultPolicy("low", 0.7),
     "create_action_items": DefaultPolicy("medium", 0.8),
