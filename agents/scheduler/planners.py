@@ -85,7 +85,15 @@ def meetings_due(session: Session) -> int:
     ).all()
     items_due = session.scalars(
         select(Meeting.id).where(
-            and_(Meeting.transcript.is_not(None), Meeting.action_items_extracted_at.is_(None), Meeting.ends_at <= now)
+            and_(
+                Meeting.transcript.is_not(None),
+                Meeting.action_items_extracted_at.is_(None),
+                Meeting.ends_at <= now,
+                # A meeting whose transcript holds no commitment never gets items; without a
+                # window it would wake the agent every minute for ever. Two days covers a
+                # transcript uploaded late; older ones are picked up by the hourly whole run.
+                Meeting.ends_at > now - timedelta(days=2),
+            )
         )
     ).all()
     ids = set(brief_due) | set(items_due)
