@@ -169,7 +169,9 @@ def _pct(x: float | None) -> str:
 def reading_sentence(r: SignalReading, base: float | None) -> str:
     if r.band_loss_rate is None or r.band_support == 0:
         return f"{r.words} (not yet seen in this book's closed deals)"
-    return f"{r.words}: in this book such deals were lost {_pct(r.band_loss_rate)} of the time vs {_pct(base)} overall"
+    # n = weekly snapshots of closed deals in this band: a 100% on n=4 must read as the thin evidence it is.
+    return (f"{r.words}: in this book such deals were lost {_pct(r.band_loss_rate)} of the time (n={r.band_support})"
+            f" vs {_pct(base)} overall")
 
 
 def ranked(ctx: Context, adverse: bool | None = None) -> list[SignalReading]:

@@ -46,7 +46,7 @@ def test_the_flag_follows_the_learned_probability_and_cut_offs():
 def test_reasons_name_the_signal_and_what_the_book_says_it_predicts():
     text = AGENT.offline_decide(make(0.72)).reasoning
     assert "time in stage 3.1x the average for similar deals" in text
-    assert "in this book such deals were lost 71% of the time vs 38% overall" in text
+    assert "in this book such deals were lost 71% of the time (n=120) vs 38% overall" in text
     assert "hold-out AUC 0.78" in text and "420 closed deals" in text
     # The owner's good record lowered the estimate: it is named on the other side.
     assert "For it: the owner lost 9 of 40 closed deals" in text
