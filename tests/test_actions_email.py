@@ -225,3 +225,38 @@ def test_a_quote_for_another_deal_is_refused(crm, smtp):
     d = submit(envelope("pipeline", [quote], subject=("deal", crm.deal), confidence=1.0))
     assert "deal 777 not found" in d.policy_reason
     assert approve(d.id).status == "failed" and smtp.received == []
+
+
+def test_next_working_moment_keeps_a_time_inside_hours_and_moves_others_to_the_next_start():
+    from datetime import datetime
+
+    from crm_core.actions.mail import next_working_moment
+    from crm_core.models import User
+
+    berlin = User(name="b", timezone="Europe/Berlin", work_start_hour=9, work_end_hour=17)
+    tuesday_10_berlin = datetime(2026, 3, 3, 9, 0)   # 10:00 in Berlin (UTC+1)
+    assert next_working_moment(berlin, tuesday_10_berlin) == tuesday_10_berlin
+    tuesday_22_berlin = datetime(2026, 3, 3, 21, 0)
+    assert next_working_moment(berlin, tuesday_22_berlin) == datetime(2026, 3, 4, 8, 0)  # Wed 09:00 Berlin
+    saturday = datetime(2026, 3, 7, 12, 0)
+    assert next_working_moment(berlin, saturday) == datetime(2026, 3, 9, 8, 0)  # Mon 09:00 Berlin
+    early_monday = datetime(2026, 3, 9, 5, 0)  # 06:00 Berlin
+    assert next_working_moment(berlin, early_monday) == datetime(2026, 3, 9, 8, 0)
+    assert next_working_moment(None, saturday) == saturday
+
+
+def test_an_email_approved_after_its_planned_time_goes_in_the_owners_next_working_hours(crm, smtp):
+    from datetime import datetime
+
+    planned = datetime(2026, 3, 6, 15, 0)  # Friday 15:00 UTC, inside alice's 9-17 UTC hours
+    with clock.frozen_at(datetime(2026, 3, 6, 10, 0)):
+        d = submit(envelope("follow_up", [email_action(crm.ann, send_after=planned.isoformat())], subject=("contact", crm.ann), confidence=0.5))
+    assert d.status == "queued"
+    with clock.frozen_at(datetime(2026, 3, 7, 23, 0)):  # the manager approves late on Saturday night
+        approve(d.id)
+        assert dispatch_due() == 0
+    [msg] = outbox(d.id)
+    assert msg.send_after == datetime(2026, 3, 9, 9, 0) and smtp.received == []  # Monday 09:00, not Saturday night
+    with clock.frozen_at(datetime(2026, 3, 9, 9, 1)):
+        assert dispatch_due() == 1
+    assert len(smtp.received) == 1

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_core import clock
 from crm_core.actions.base import ActionContext
 from crm_core.actions.common import delete_if_present, restore, snapshot
 from crm_core.actions.sinks import queue_email, withdraw
-from crm_core.models import Activity, Contact, Email, OutboxMessage
+from crm_core.models import Activity, Contact, Email, OutboxMessage, User
 
 _CONTACT_FIELDS = ["last_activity_at", "updated_at"]
 
@@ -33,6 +34,29 @@ class Delivery:
         return asdict(self)
 
 
+def next_working_moment(owner: User | None, at: datetime) -> datetime:
+    """`at` itself when it falls inside the owner's working hours on a weekday, else the next start of them.
+
+    Times are naive UTC like everywhere in the store; the owner's hours are in their own zone.
+    """
+    if owner is None:
+        return at
+    try:
+        zone = ZoneInfo(owner.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    start_h, end_h = owner.work_start_hour, owner.work_end_hour
+    local = at.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone)
+    for _ in range(8):
+        if local.weekday() < 5 and start_h <= local.hour < end_h:
+            break
+        if local.weekday() < 5 and local.hour < start_h:
+            local = local.replace(hour=start_h, minute=0, second=0, microsecond=0)
+        else:
+            local = (local + timedelta(days=1)).replace(hour=start_h, minute=0, second=0, microsecond=0)
+    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
 def deliver(
     ctx: ActionContext,
     contact: Contact,
@@ -47,6 +71,11 @@ def deliver(
     session = ctx.session
     now = clock.now()
     at = max(send_after, now) if send_after else now
+    if send_after is not None and send_after < now:
+        # Planned for a moment that passed while the item waited for approval: the agent chose
+        # that time for a reason, so go at the next moment inside the owner's working hours,
+        # not at 23:00 because that is when the manager clicked.
+        at = next_working_moment(session.get(User, contact.owner_id) if contact.owner_id else None, now)
     contact_before = snapshot(contact, _CONTACT_FIELDS)
     msg = queue_email(
         session, ctx.settings, decision_id=ctx.decision.id, contact_id=contact.id, recipient=contact.email or "",
