@@ -30,22 +30,56 @@ def _advance(session: Session, name: str, position: int) -> None:
         cursor.updated_at = clock.now()
 
 
-def _position(session: Session, name: str) -> int:
-    cursor = session.get(Cursor, name, with_for_update=True)
-    return cursor.position if cursor else 0
-
-
 def enqueue_agent(session: Session, agent: str, subject_ids: list[int] | None = None, *, dedupe_key: str | None = None) -> int | None:
     payload = {"agent": agent, "subject_ids": subject_ids}
     return jobqueue.enqueue(session, AGENT_JOB, payload=payload, dedupe_key=dedupe_key or f"{agent}:all")
 
 
+GAP_GRACE_SECONDS = 600
+MAX_GAPS = 1000
+
+
+def _read_log(session: Session, cursor: str, id_column, *columns) -> list:
+    """The rows of an append-only log past the cursor, plus rows that filled a gap since the last read.
+
+    On PostgreSQL ids are handed out when a row is inserted, not when it commits: a transaction
+    holding id N can commit after id N+1 was read and the cursor moved past N. Each id missing
+    below the newest row read is remembered (a cursor row `<cursor>:gap:<id>`, timestamped) and
+    looked for again on every read until it appears or GAP_GRACE_SECONDS pass (a rolled-back or
+    deleted row never appears). SQLite has one writer at a time, so commit order is id order there.
+    """
+    state = session.get(Cursor, cursor, with_for_update=True)
+    start = state.position if state else 0
+    rows = session.execute(select(id_column, *columns).where(id_column > start).order_by(id_column).limit(FOLLOW_BATCH)).all()
+    if rows or state is None:
+        _advance(session, cursor, rows[-1][0] if rows else start)
+    if session.get_bind().dialect.name != "postgresql":
+        return rows
+
+    prefix = f"{cursor}:gap:"
+    gaps = {int(c.name[len(prefix):]): c for c in session.scalars(select(Cursor).where(Cursor.name.startswith(prefix)))}
+    filled = session.execute(select(id_column, *columns).where(id_column.in_(list(gaps)))).all() if gaps else []
+    for row in filled:
+        session.delete(gaps.pop(row[0]))
+    now = clock.now()
+    for cursor_row in gaps.values():
+        if (now - cursor_row.updated_at).total_seconds() > GAP_GRACE_SECONDS:
+            session.delete(cursor_row)
+    if rows and state is not None:  # on the first read the whole history is there: nothing in flight
+        present = {row[0] for row in rows}
+        room = MAX_GAPS - len(gaps)
+        for missing in range(start + 1, rows[-1][0]):
+            if room <= 0:
+                break
+            if missing not in present and missing not in gaps:
+                session.add(Cursor(name=f"{prefix}{missing}", position=missing, updated_at=now))
+                room -= 1
+    return sorted(filled) + rows
+
+
 def follow_activity_log(session: Session) -> int:
     """Every new activity rescoring its contact; a burst for one contact coalesces into one job."""
-    start = _position(session, ACTIVITY_CURSOR)
-    rows = session.execute(
-        select(Activity.id, Activity.contact_id).where(Activity.id > start).order_by(Activity.id).limit(FOLLOW_BATCH)
-    ).all()
+    rows = _read_log(session, ACTIVITY_CURSOR, Activity.id, Activity.contact_id)
     if not rows:
         return 0
     contacts = sorted({cid for _, cid in rows if cid is not None})
@@ -55,21 +89,18 @@ def follow_activity_log(session: Session) -> int:
     else:
         for contact_id in contacts:
             enqueue_agent(session, "lead_scoring", [contact_id], dedupe_key=f"lead_scoring:contact:{contact_id}")
-    _advance(session, ACTIVITY_CURSOR, rows[-1][0])
     return len(contacts)
 
 
 def follow_new_contacts(session: Session) -> int:
     """Enrichment when a contact is created."""
-    start = _position(session, CONTACT_CURSOR)
-    ids = session.scalars(select(Contact.id).where(Contact.id > start).order_by(Contact.id).limit(FOLLOW_BATCH)).all()
-    if not ids:
+    first_read = session.get(Cursor, CONTACT_CURSOR) is None
+    ids = [row[0] for row in _read_log(session, CONTACT_CURSOR, Contact.id)]
+    if not ids or first_read:  # on first start the whole book is handled by the daily enrichment pass
         return 0
-    if start > 0:  # on first start the whole book is handled by the daily enrichment pass
-        for contact_id in ids:
-            enqueue_agent(session, "enrichment", [contact_id], dedupe_key=f"enrichment:contact:{contact_id}")
-    _advance(session, CONTACT_CURSOR, ids[-1])
-    return len(ids) if start > 0 else 0
+    for contact_id in ids:
+        enqueue_agent(session, "enrichment", [contact_id], dedupe_key=f"enrichment:contact:{contact_id}")
+    return len(ids)
 
 
 def meetings_due(session: Session) -> int:
