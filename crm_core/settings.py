@@ -1,10 +1,13 @@
 """Settings read from the environment (CRM_* variables), validated by pydantic.
 
-`get_settings()` reads the environment at call time on purpose: Streamlit's AppTest and the
-tests switch `CRM_DATABASE_URL` between runs inside one process.
+`get_settings()` follows the environment at call time on purpose: Streamlit's AppTest and the
+tests switch `CRM_DATABASE_URL` between runs inside one process. Validating the model costs about
+2 ms, and a decision asks for the settings several times, so the validated object is reused
+until a variable it reads changes.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +21,7 @@ ProviderName = Literal["offline", "anthropic", "ollama"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore", frozen=True)
 
     database_url: str = Field(default=f"sqlite:///{DEFAULT_SQLITE_PATH}")
     sqlite_busy_timeout_ms: int = 5000
@@ -65,5 +68,16 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+_ENV_PREFIXES = ("CRM_", "ANTHROPIC_")
+_cached: tuple[tuple[tuple[str, str], ...], Settings] | None = None
+
+
 def get_settings() -> Settings:
-    return Settings()
+    global _cached
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(_ENV_PREFIXES)))
+    cached = _cached
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    settings = Settings()
+    _cached = (key, settings)
+    return settings
