@@ -3,7 +3,9 @@
 Every signal is a HYPOTHESIS about what makes an open deal likely to be lost: time in stage
 against similar deals, days since the last touch or reply, a slipped close date, an amount far
 from the typical one, stage regressions, a fading engagement trend, the owner's record, the
-deal's age against the typical won cycle near the quarter's end. Each reading falls into a band
+deal's age against the typical won cycle near the quarter's end, a competitor named in the deal's
+notes, emails or transcripts, whether a decision-maker (C-level, VP, head of, director) on the
+deal engaged in the last 30 days. Each reading falls into a band
 ("3x the average stay"). Whether a band predicts a loss is not assumed: the weights are learned
 from deals that had closed (won or lost) before the as-of moment, observed as they stood on
 past dates while still open (weekly snapshots), never reading anything after each snapshot.
@@ -18,9 +20,14 @@ Leakage rules, because history in a CRM is partial:
     otherwise be missing from the recent snapshots, which tilts the rates);
   * amounts are used only when the book records them on open deals (books that fill the amount
     at close, e.g. 0 on every lost deal, would leak the outcome);
-  * a signal the book cannot measure (no activity log, no stage history) is absent, not zero.
-The store keeps no history of `expected_close`: its current value is read, so on closed deals
-it may be the date set at closing (say so when reporting a back-test on such a book).
+  * a signal the book cannot measure (no activity log, no stage history, no text, no titled
+    contact) is absent, not zero;
+  * competitor mentions count only texts dated at or before t; a decision-maker counts from the
+    first moment the store knew the contact (created, or first engaged) and engaged only by
+    touches dated before t.
+The store keeps no history of `expected_close` or of contact titles: their current values are
+read, so on closed deals the close date may be the one set at closing (say so when reporting a
+back-test on such a book).
 
 The model: L2-regularised logistic regression over one-hot bands, its hold-out AUC measured on
 the newest quarter of snapshots, flag thresholds from its predicted loss probabilities on the
@@ -68,12 +75,16 @@ class DealHistory:
     stages: list[tuple[datetime, str | None, str]] = field(default_factory=list)  # (at, from, to), by time
     touches: list[datetime] = field(default_factory=list)    # any logged touch (sorted)
     replies: list[datetime] = field(default_factory=list)    # the buyer answered: inbound email, meeting held
+    texts: list[datetime] = field(default_factory=list)      # dates of the deal's notes, buyer emails, transcripts
+    mentions: list[datetime] = field(default_factory=list)   # dates of those texts that name a competitor
+    dm_known: list[datetime] = field(default_factory=list)   # when each decision-maker on the deal became known
+    dm_touches: list[datetime] = field(default_factory=list)  # when a decision-maker engaged
 
     def __post_init__(self) -> None:
         # Bisecting needs time order; callers need not promise it.
         self.stages.sort(key=lambda s: s[0])
-        self.touches.sort()
-        self.replies.sort()
+        for times in (self.touches, self.replies, self.texts, self.mentions, self.dm_known, self.dm_touches):
+            times.sort()
 
     def open_at(self, t: datetime) -> bool:
         return self.began <= t and (self.closed_at is None or self.closed_at > t)
@@ -124,6 +135,8 @@ class Norms:
     stage_rank: dict[str, float] = field(default_factory=dict)
     has_touches: bool = False
     has_replies: bool = False
+    has_texts: bool = False
+    has_decision_makers: bool = False
     amounts_known_open: bool = False
 
     @property
@@ -145,6 +158,10 @@ class Book:
         first_reply = [d.replies[0] for d in self.deals if d.replies]
         self._first_touch = min(first_touch) if first_touch else None
         self._first_reply = min(first_reply) if first_reply else None
+        first_text = [d.texts[0] for d in self.deals if d.texts]
+        first_dm = [d.dm_known[0] for d in self.deals if d.dm_known]
+        self._first_text = min(first_text) if first_text else None
+        self._first_dm = min(first_dm) if first_dm else None
         if amounts_known_open is None:
             amounts_known_open = amounts_recorded_before_close(self.deals)
         self.amounts_known_open = amounts_known_open
@@ -182,6 +199,8 @@ class Book:
         n.amounts_known_open = self.amounts_known_open
         n.has_touches = self._first_touch is not None and self._first_touch <= t
         n.has_replies = self._first_reply is not None and self._first_reply <= t
+        n.has_texts = self._first_text is not None and self._first_text <= t
+        n.has_decision_makers = self._first_dm is not None and self._first_dm <= t
         # Completed stays and the order of stages, from every change logged before t.
         stays: dict[tuple[str, str | None], list[float]] = defaultdict(list)
         steps: dict[str, list[int]] = defaultdict(list)
@@ -226,7 +245,10 @@ class Reading:
 
 
 SIGNAL_NAMES = ("time_in_stage", "days_since_activity", "days_since_reply", "close_date", "amount",
-                "stage_regressions", "engagement_trend", "owner_record", "cycle_and_quarter")
+                "stage_regressions", "engagement_trend", "owner_record", "cycle_and_quarter", "competitor",
+                "decision_maker")
+DM_WINDOW_DAYS = 30
+DM_ENGAGED, DM_NOT_ENGAGED, DM_UNKNOWN = "engaged", "not engaged", "no decision-maker known"
 
 SIGNAL_LABELS = {
     "time_in_stage": "time in stage vs similar deals",
@@ -238,6 +260,8 @@ SIGNAL_LABELS = {
     "engagement_trend": "engagement trend",
     "owner_record": "owner's record",
     "cycle_and_quarter": "deal age vs the won cycle, by month of quarter",
+    "competitor": "competitor mentioned in notes or emails",
+    "decision_maker": "decision-maker engagement (last 30 days)",
 }
 
 
@@ -342,6 +366,28 @@ def read_signals(deal: DealHistory, t: datetime, n: Norms) -> list[Reading]:
         out.append(Reading("cycle_and_quarter", band, round(ratio, 2),
                            f"open {age:.0f} days, {ratio:.1f}x the typical won cycle ({n.won_cycle_days:.0f} days), "
                            f"{left} days before the quarter ends"))
+    if n.has_texts:
+        mentioned = _count_until(deal.mentions, t)
+        if mentioned:
+            last = deal.mentions[mentioned - 1]
+            words = (f"a competitor is mentioned in {mentioned} of the deal's notes or emails "
+                     f"(latest {last:%Y-%m-%d})")
+        else:
+            words = "no competitor mentioned in the deal's notes or emails"
+        out.append(Reading("competitor", "mentioned" if mentioned else "none", float(mentioned), words))
+    if n.has_decision_makers:
+        known = _count_until(deal.dm_known, t)
+        last = _last_before(deal.dm_touches, t)
+        if not known:
+            out.append(Reading("decision_maker", DM_UNKNOWN, None,
+                               "no decision-maker (C-level, VP, head of, director) known on the deal"))
+        elif last is not None and _days(t, last) <= DM_WINDOW_DAYS:
+            since = _days(t, last)
+            out.append(Reading("decision_maker", DM_ENGAGED, round(since, 1),
+                               f"a decision-maker engaged {since:.0f} days ago ({known} known on the deal)"))
+        else:
+            out.append(Reading("decision_maker", DM_NOT_ENGAGED, None,
+                               f"no decision-maker engaged in the last {DM_WINDOW_DAYS} days ({known} known on the deal)"))
     return out
 
 
@@ -589,6 +635,8 @@ PRIOR_WEIGHTS: dict[tuple[str, str], float] = {
     ("stage_regressions", "1+"): 0.5,
     ("engagement_trend", "falling"): 0.5, ("engagement_trend", "quiet"): 0.7, ("engagement_trend", "rising"): -0.3,
     ("owner_record", "worse"): 0.2, ("owner_record", "better"): -0.2,
+    ("competitor", "mentioned"): 0.4,
+    ("decision_maker", DM_NOT_ENGAGED): 0.4, ("decision_maker", DM_UNKNOWN): 0.2, ("decision_maker", DM_ENGAGED): -0.3,
 }
 
 

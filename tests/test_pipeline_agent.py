@@ -113,7 +113,7 @@ def test_render_fences_every_imported_text():
 
 
 def test_prompt_is_versioned_and_ends_with_the_data_rule():
-    assert AGENT.prompt.version == "pipeline/1"
+    assert AGENT.prompt.version == "pipeline/2"
     assert AGENT.prompt.system.rstrip().endswith(SYSTEM_DATA_RULE)
 
 
@@ -153,7 +153,7 @@ def test_the_model_gets_the_learned_signal_stats_and_its_decision_is_validated_a
                                       "confidence": 0.9, "reasoning": "Stuck 3.1x longer than similar deals, lost 71% in this book."}))
     ctx = make(0.72, texts=[{"label": "note on the deal", "text": INJECTION}])
     env = reason(AGENT, ctx, provider="anthropic", settings=settings_for(fake_anthropic))
-    assert not env.failed and env.provider == "anthropic" and env.prompt_version == "pipeline/1"
+    assert not env.failed and env.provider == "anthropic" and env.prompt_version == "pipeline/2"
     [req] = fake_anthropic.message_requests
     sent = json.dumps(req.body)
     assert "book_loss_rate_in_band" in sent and "learned_weight" in sent and "0.71" in sent

@@ -75,7 +75,7 @@ def test_subjects_are_the_deals_open_at_as_of_and_nothing_later_is_read(store):
         s.add(Activity(type="note", occurred_at=NOW + timedelta(hours=2), deal_id=now_open.id, payload={"text": "written later"}))
         ids = {"open": now_open.id, "won_later": won_later.id, "lost": lost_before.id, "future": future.id}
     with unit_of_work(readonly=True) as s:
-        assert set(builder.subjects(s, as_of=NOW)) == {ids["open"], ids["won_later"]}
+        assert set(builder.subjects(s, as_of=NOW)) == {ids["open"], ids["won_later"], builder.REVIEW_ID}
         ctxs = {c.deal_id: c for c in builder.build(s, list(ids.values()), as_of=NOW)}
     assert set(ctxs) == {ids["open"], ids["won_later"]}
     opened = ctxs[ids["open"]]
@@ -127,7 +127,7 @@ def test_a_run_flags_every_open_deal_through_oversight_and_respects_snoozes_and_
 
     with clock.frozen_at(NOW):
         result = run_agent("pipeline", provider="offline")
-    assert not result.failed and len(result.outcomes) == 3
+    assert not result.failed and len(result.outcomes) == 4  # three deals and the pipeline review
     with unit_of_work(readonly=True) as s:
         decisions = s.scalars(select(Decision).where(Decision.agent == "pipeline")).all()
         by_deal: dict[int, list[Decision]] = {}
@@ -138,7 +138,7 @@ def test_a_run_flags_every_open_deal_through_oversight_and_respects_snoozes_and_
         escalations = [d for d in quiet if d.escalation]
         assert len(escalations) == 1 and escalations[0].status == "queued" and "Maria" in escalations[0].escalation
         flag = next(d for d in quiet if any(a["type"] == "set_deal_risk" for a in d.actions))
-        assert flag.actions[0]["params"]["risk"] == "red" and flag.prompt_version == "pipeline/1"
+        assert flag.actions[0]["params"]["risk"] == "red" and flag.prompt_version == "pipeline/2"
         # The flag a human set is proposed only for review.
         [busy_flag] = [d for d in by_deal[ids["busy"]] if d.actions]
         assert busy_flag.status == "queued" and "set by a human" in busy_flag.policy_reason
@@ -165,7 +165,7 @@ def test_on_the_demo_book_every_open_deal_is_flagged_some_alone_and_red_escalati
         result = run_agent("pipeline", provider="offline")
         with unit_of_work(readonly=True) as s:
             open_deals = s.scalar(select(func.count(Deal.id)).where(Deal.status == "open"))
-            assert len(result.outcomes) == open_deals and result.failed == 0
+            assert len(result.outcomes) == open_deals + 1 and result.failed == 0  # and the pipeline review
             rows = s.execute(select(Decision.status, Decision.escalation, Decision.actions).where(Decision.agent == "pipeline")).all()
             executed_flags = [r for r in rows if r.status == "executed" and any(a["type"] == "set_deal_risk" for a in r.actions)]
             queued_escalations = [r for r in rows if r.escalation and r.status == "queued"]
@@ -187,7 +187,7 @@ def test_the_hourly_scan_skips_deals_decided_recently_until_something_happens_to
 
     with clock.frozen_at(NOW):
         first = run_agent("pipeline", provider="offline")
-    assert len(first.outcomes) == 2 and pipeline_decisions() > 0
+    assert len(first.outcomes) == 3 and pipeline_decisions() > 0  # two deals and the pipeline review
     stored = pipeline_decisions()
 
     with clock.frozen_at(NOW + timedelta(hours=1)):
@@ -202,4 +202,4 @@ def test_the_hourly_scan_skips_deals_decided_recently_until_something_happens_to
 
     with clock.frozen_at(NOW + timedelta(hours=23)):  # 20 h after the last decision on either deal
         daily = run_agent("pipeline", provider="offline")
-    assert len(daily.outcomes) == 2  # after the freshness window every open deal is read again
+    assert len(daily.outcomes) == 3  # after the freshness window every open deal (and the pipeline) is read again

@@ -9,21 +9,48 @@ and puts them, with what the book says each one predicts, into the context.
 
 Nothing after `as_of` is read: stage changes, touches, notes and emails are cut at `as_of`,
 outcomes count only if the deal closed before it, a flag written after it is not "current".
-Deal columns without history (expected close, amount, product, owner) are read as they are now.
+Deal columns without history (expected close, amount, product, owner) are read as they are now,
+and so are contact titles.
+
+Untrusted text (notes and other activity payload texts, buyer emails, meeting transcripts) is read
+here only: each text is matched against the configured competitor names (`CRM_COMPETITORS`,
+comma-separated) and generic phrases ("evaluating other vendors", "competitor", ...); the agent
+gets the dates of the matches (the signal), the count, the names matched, and the latest match's
+surrounding words as fenced `UntrustedText`.
+
+A decision-maker is a contact with a C-level, VP, head-of or director title (`seniority` of
+`agents.learning.features`) who is the deal's primary contact or works at the deal's account;
+engaged means an activity, an email from them, a reply or a meeting with them.
+
+`subjects()` lists `REVIEW_ID` (0) besides the deal ids when a review of the whole pipeline is
+due (none in the last `FRESH_FLAG_HOURS`); `build()` then adds one `Review` context.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from agents.base import UntrustedText
-from agents.pipeline import FRESH_FLAG_HOURS, Context, CurrentFlag, Person, RiskEstimate, SignalReading
+from agents.learning.features import seniority
+from agents.pipeline import (
+    FRESH_FLAG_HOURS,
+    PATTERN_QUIET_DAYS,
+    Context,
+    CurrentFlag,
+    OpenDeal,
+    Person,
+    Review,
+    RiskEstimate,
+    SignalReading,
+)
 from agents.pipeline_signals import (
     SIGNAL_LABELS,
     Book,
@@ -40,26 +67,153 @@ from agents.pipeline_signals import (
     read_signals,
 )
 from crm_core import clock
-from crm_core.models import Account, Activity, Deal, Email, Meeting, ModelSnapshot, StageHistory, Task, User
+from crm_core.models import Account, Activity, Contact, Deal, Email, Meeting, ModelSnapshot, StageHistory, Task, User
 from crm_core.models.enums import MeetingStatus, TaskStatus
 
 AGENT = "pipeline"
-MODEL_VERSION = "pipeline-signals/1"  # bump when signals change: the recorded snapshots then differ
+MODEL_VERSION = "pipeline-signals/2"  # bump when signals change: the recorded snapshots then differ
 CHUNK = 900
 NOTES_SHOWN = 3
 TEXT_CHARS = 1200
+SNIPPET_CHARS = 160
+REVIEW_ID = 0            # the whole pipeline, as a subject of a run
 _REPLY_ACTIVITIES = {"email_replied", "meeting"}
 _NOT_A_TOUCH = {"stage_change"}
+_TEXT_KEYS = ("text", "body", "note", "notes", "summary", "comment", "description", "transcript")
+_DM_LEVELS = {"c_level", "vp", "director"}  # `seniority` files "head of" under vp or director
+_PENDING = ("proposed", "queued", "approved")
+GENERIC_COMPETITOR_PHRASES = (
+    r"evaluating (?:other|alternative) (?:vendors?|providers?|solutions?|tools?)",
+    r"going with (?:another|a different) (?:provider|vendor|solution|tool)",
+    r"competitors?", r"competing (?:offer|quote|proposal|vendor|bid)s?",
+)
+
+
+# -- configuration and matching untrusted text --------------------------------------------------------
+class CompetitorSettings(BaseSettings):
+    """`CRM_COMPETITORS="Acme CRM,Salesforce,HubSpot"`: the names a note or email may mention."""
+
+    model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
+    competitors: str = ""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n.strip() for n in self.competitors.split(",") if n.strip()))
+
+
+@dataclass(frozen=True)
+class CompetitorMatcher:
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        named = [rf"(?<!\w){re.escape(n)}(?!\w)" for n in sorted(self.names, key=len, reverse=True)]
+        generic = [rf"\b{p}\b" for p in GENERIC_COMPETITOR_PHRASES]
+        object.__setattr__(self, "_rx", re.compile("|".join(named + generic), re.I))
+        object.__setattr__(self, "_by_lower", {n.lower(): n for n in self.names})
+
+    def find(self, text: str) -> tuple[list[str], str] | None:
+        """(configured names found, else ["generic phrase"]; the words around the first match), or None."""
+        hits = list(self._rx.finditer(text))  # type: ignore[attr-defined]
+        if not hits:
+            return None
+        names = [self._by_lower[h.group(0).lower()] for h in hits if h.group(0).lower() in self._by_lower]  # type: ignore[attr-defined]
+        first = hits[0]
+        half = SNIPPET_CHARS // 2
+        start, end = max(0, first.start() - half), min(len(text), first.end() + half)
+        snippet = ("..." if start else "") + " ".join(text[start:end].split()) + ("..." if end < len(text) else "")
+        return list(dict.fromkeys(names)) or ["generic phrase"], snippet
+
+
+def competitor_matcher(names: Sequence[str] | None = None) -> CompetitorMatcher:
+    return CompetitorMatcher(tuple(names) if names is not None else CompetitorSettings().names)
+
+
+def _payload_text(payload: dict | None) -> str:
+    if not isinstance(payload, dict):
+        return ""
+    return "\n".join(str(payload[k]) for k in _TEXT_KEYS if isinstance(payload.get(k), str) and payload[k].strip())
+
+
+def deal_texts(session: Session, ids: Sequence[int] | None = None,
+               as_of: datetime | None = None) -> Iterator[tuple[int, datetime, str, str]]:
+    """(deal_id, dated, what, text) of every untrusted text on the deals: activity payload texts,
+    buyer emails, transcripts of meetings held. `ids` None: every deal; `as_of`: nothing dated after."""
+    scopes: list[list[int] | None] = [None] if ids is None else [list(ids[i:i + CHUNK]) for i in range(0, len(ids), CHUNK)]
+    for scope in scopes:
+        def cut(query, deal_col, when):
+            query = query.where(deal_col.is_not(None)) if scope is None else query.where(deal_col.in_(scope))
+            return query.where(when <= as_of) if as_of is not None else query
+
+        for deal_id, at, type_, payload in session.execute(cut(
+            select(Activity.deal_id, Activity.occurred_at, Activity.type, Activity.payload)
+            .where(Activity.type.not_in(_NOT_A_TOUCH)), Activity.deal_id, Activity.occurred_at)
+        ):
+            text = _payload_text(payload)
+            if text:
+                yield deal_id, at, "note" if type_ == "note" else f"{type_.replace('_', ' ')} record", text
+        for deal_id, at, subject, body in session.execute(cut(
+            select(Email.deal_id, Email.sent_at, Email.subject, Email.body).where(Email.direction == "inbound"),
+            Email.deal_id, Email.sent_at)
+        ):
+            text = f"{subject or ''}\n{body or ''}".strip()
+            if text:
+                yield deal_id, at, "email from the buyer", text
+        for deal_id, at, transcript in session.execute(cut(
+            select(Meeting.deal_id, Meeting.ends_at, Meeting.transcript)
+            .where(Meeting.transcript.is_not(None), Meeting.status != MeetingStatus.CANCELLED.value),
+            Meeting.deal_id, Meeting.ends_at)
+        ):
+            if transcript and transcript.strip():
+                yield deal_id, at, "meeting transcript", transcript
+
+
+def _decision_makers(session: Session) -> tuple[dict[int, datetime], dict[int, list[datetime]], dict[int, list[int]]]:
+    """Decision-makers: when each became known, when each engaged, and who works at each account."""
+    known: dict[int, datetime] = {}
+    by_account: dict[int, list[int]] = defaultdict(list)
+    for cid, account_id, title, created in session.execute(select(Contact.id, Contact.account_id, Contact.title, Contact.created_at)):
+        if seniority(title) in _DM_LEVELS:
+            known[cid] = created
+            if account_id is not None:
+                by_account[account_id].append(cid)
+    touches: dict[int, list[datetime]] = defaultdict(list)
+    if not known:
+        return known, touches, by_account
+    for cid, type_, at in session.execute(
+        select(Activity.contact_id, Activity.type, Activity.occurred_at).where(Activity.contact_id.is_not(None))
+    ):
+        if cid in known and type_ not in _NOT_A_TOUCH:
+            touches[cid].append(at)
+    for cid, direction, sent, replied in session.execute(
+        select(Email.contact_id, Email.direction, Email.sent_at, Email.replied_at).where(Email.contact_id.is_not(None))
+    ):
+        if cid in known:
+            if direction == "inbound":
+                touches[cid].append(sent)
+            elif replied is not None:
+                touches[cid].append(replied)
+    for cid, starts in session.execute(
+        select(Meeting.contact_id, Meeting.starts_at)
+        .where(Meeting.contact_id.is_not(None), Meeting.status != MeetingStatus.CANCELLED.value)
+    ):
+        if cid in known:
+            touches[cid].append(starts)
+    for cid, times in touches.items():
+        # Imported contacts may carry the import time as created_at: their first touch says they were known.
+        known[cid] = min(known[cid], min(times))
+    return known, touches, by_account
 
 
 # -- reading the book ---------------------------------------------------------------------------------
-def load_book(session: Session) -> Book:
+def load_book(session: Session, *, competitors: Sequence[str] | None = None) -> Book:
     """Every deal with its whole logged history (the learning code cuts it at each moment)."""
     deals: dict[int, DealHistory] = {}
+    people: dict[int, tuple[int | None, int | None]] = {}
     for d in session.execute(
         select(Deal.id, Deal.opened_at, Deal.created_at, Deal.closed_at, Deal.status, Deal.product, Deal.owner_id,
-               Deal.amount, Deal.expected_close)
+               Deal.amount, Deal.expected_close, Deal.primary_contact_id, Deal.account_id)
     ):
+        people[d.id] = (d.primary_contact_id, d.account_id)
         began = d.opened_at or d.created_at
         closed = d.closed_at if d.status in ("won", "lost") else None
         if closed is not None and closed < began:
@@ -107,6 +261,21 @@ def load_book(session: Session) -> Book:
     for deal_id, times in replies.items():
         if deal_id in deals:
             deals[deal_id].replies = sorted(set(t.replace(second=0, microsecond=0) for t in times))
+    matcher = competitor_matcher(competitors)
+    for deal_id, at, _what, text in deal_texts(session):
+        if deal_id in deals:
+            deals[deal_id].texts.append(at)
+            if matcher.find(text) is not None:
+                deals[deal_id].mentions.append(at)
+    known, dm_touches, by_account = _decision_makers(session)
+    for deal_id, (primary, account_id) in people.items():
+        dms = set(by_account.get(account_id, ())) if account_id is not None else set()
+        if primary in known:
+            dms.add(primary)
+        deals[deal_id].dm_known = [known[c] for c in dms]
+        deals[deal_id].dm_touches = [t for c in dms for t in dm_touches.get(c, ())]
+    for deal in deals.values():
+        deal.__post_init__()  # the lists filled after construction must be in time order too
     return Book(deals.values())
 
 
@@ -122,7 +291,8 @@ class PreparedPipeline:
 
 
 def outcomes_hash(book: Book, as_of: datetime) -> str:
-    digest = hashlib.sha256(MODEL_VERSION.encode())
+    # The configured competitors change what the signal reads: a new list is a new model.
+    digest = hashlib.sha256(f"{MODEL_VERSION}|{','.join(CompetitorSettings().names)}".encode())
     for d in book.closed_before(as_of):
         digest.update(f"|{d.deal_id}:{d.outcome}:{d.closed_at.isoformat()}".encode())
     return digest.hexdigest()
@@ -179,16 +349,45 @@ def subjects(session: Session, *, as_of: datetime) -> list[int]:
     recent = _recently_decided(session, as_of)
     rows = session.execute(select(Deal.id, Deal.opened_at, Deal.created_at, Deal.closed_at, Deal.status).order_by(Deal.id))
     out = []
+    open_any = False
     for deal_id, opened, created, closed, status in rows:
         began = opened or created
         if began > as_of:
             continue
         if status in ("won", "lost") and (closed is None or closed <= as_of):
             continue
+        open_any = True
         if deal_id in recent:
             continue
         out.append(deal_id)
+    if open_any and not _reviewed_recently(session, as_of):
+        out.append(REVIEW_ID)
     return out
+
+
+def _reviewed_recently(session: Session, as_of: datetime) -> bool:
+    from crm_core.models import Decision
+
+    return session.scalar(
+        select(Decision.id).where(Decision.agent == AGENT, Decision.subject_type == "pipeline", Decision.status != "failed",
+                                  Decision.created_at > as_of - timedelta(hours=FRESH_FLAG_HOURS), Decision.created_at <= as_of)
+        .limit(1)
+    ) is not None
+
+
+def recent_patterns(session: Session, as_of: datetime) -> list[str]:
+    """Keys of the pattern reports still pending, or made in the last PATTERN_QUIET_DAYS days."""
+    from crm_core.models import Decision
+
+    rows = session.execute(
+        select(Decision.decision).where(
+            Decision.agent == AGENT, Decision.subject_type == "pipeline", Decision.created_at <= as_of,
+            or_(Decision.status.in_(_PENDING),
+                (Decision.created_at > as_of - timedelta(days=PATTERN_QUIET_DAYS)) & (Decision.status != "failed")),
+        )
+    )
+    keys = {d.get("pattern") for (d,) in rows if isinstance(d, dict)}
+    return sorted(k for k in keys if isinstance(k, str))
 
 
 def _recently_decided(session: Session, as_of: datetime) -> set[int]:
@@ -300,15 +499,76 @@ def _current(deal: Deal, as_of: datetime) -> CurrentFlag:
     )
 
 
+def _mentions(session: Session, ids: list[int], as_of: datetime,
+              matcher: CompetitorMatcher) -> dict[int, tuple[int, list[str], UntrustedText]]:
+    """Per deal: texts up to as_of naming a competitor, the names, and the latest one's words (untrusted)."""
+    found: dict[int, list[tuple[datetime, str, list[str], str]]] = defaultdict(list)
+    for deal_id, at, what, text in deal_texts(session, ids, as_of):
+        hit = matcher.find(text)
+        if hit is not None:
+            found[deal_id].append((at, what, *hit))
+    out = {}
+    for deal_id, hits in found.items():
+        hits.sort(key=lambda h: h[0])
+        at, what, _names, snippet = hits[-1]
+        names = list(dict.fromkeys(n for h in hits for n in h[2]))
+        out[deal_id] = (len(hits), names, UntrustedText(label=f"{what}, {at:%Y-%m-%d}", text=snippet))
+    return out
+
+
+def _with_names(readings: list[SignalReading], names: list[str]) -> list[SignalReading]:
+    """The competitor reading names what was matched: configured names (trusted), never the text itself."""
+    if not names:
+        return readings
+    shown = ", ".join(n for n in names if n != "generic phrase") or "a generic phrase"
+    return [r.model_copy(update={"words": f"{r.words}; matched: {shown}"}) if r.signal == "competitor" and r.band == "mentioned"
+            else r for r in readings]
+
+
+def build_review(session: Session, prepared: PreparedPipeline, as_of: datetime) -> Review:
+    """Every deal open at `as_of`: owner, stage, stall ratio and amount, plus the patterns reported lately."""
+    book = prepared.book
+    norms = book.norms(as_of)
+    users = {u.id: u for u in session.scalars(select(User))}
+
+    def person(uid: int | None) -> Person | None:
+        u = users.get(uid) if uid is not None else None
+        return Person(id=u.id, name=u.name) if u is not None else None
+
+    rows: list[OpenDeal] = []
+    currencies: dict[str, int] = defaultdict(int)
+    open_ids = [d.deal_id for d in book.deals if d.open_at(as_of)]
+    currency_of: dict[int, str] = {}
+    for chunk in _chunks(open_ids):
+        for deal_id, currency in session.execute(select(Deal.id, Deal.currency).where(Deal.id.in_(chunk))):
+            currency_of[deal_id] = currency or "USD"
+    for deal_id in open_ids:
+        history = book.by_id[deal_id]
+        at = history.stage_at(as_of)
+        ratio = next((r.value for r in read_signals(history, as_of, norms) if r.signal == "time_in_stage"), None)
+        owner = person(history.owner_id)
+        manager = person(users[history.owner_id].manager_id) if owner is not None else None
+        currencies[currency_of.get(deal_id, "USD")] += 1
+        rows.append(OpenDeal(deal_id=deal_id, owner=owner, manager=manager, stage=at[0] if at else None,
+                             time_in_stage_ratio=ratio,
+                             amount=history.amount if book.amounts_known_open and history.amount else None))
+    managers = sorted((Person(id=u.id, name=u.name) for u in users.values() if u.role == "manager"), key=lambda p: p.id)
+    return Review(as_of=as_of.replace(second=0, microsecond=0), deals=rows, managers=managers,
+                  currency=max(currencies, key=currencies.get) if currencies else "USD",
+                  recent_patterns=recent_patterns(session, as_of))
+
+
 def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
-          prepared: PreparedPipeline | None = None) -> list[Context]:
-    """One context per deal in `subject_ids` that was open at `as_of` (others are skipped)."""
+          prepared: PreparedPipeline | None = None) -> list[Context | Review]:
+    """One context per deal in `subject_ids` that was open at `as_of` (others are skipped), and
+    a `Review` of the whole pipeline last when `REVIEW_ID` is among them."""
     if prepared is None:
         prepared = prepare(session, as_of=as_of, store=False)
     book = prepared.book
+    review = [build_review(session, prepared, as_of)] if REVIEW_ID in subject_ids else []
     ids = [i for i in dict.fromkeys(subject_ids) if i in book.by_id and book.by_id[i].open_at(as_of)]
     if not ids:
-        return []
+        return review
     rows: dict[int, tuple[Deal, Account | None]] = {}
     for chunk in _chunks(ids):
         for deal, account in session.execute(
@@ -319,11 +579,14 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
     tasks = _open_tasks(session, ids, as_of)
     texts = _texts(session, ids, as_of)
     norms = book.norms(as_of)
-    contexts = []
+    mentions = _mentions(session, ids, as_of, competitor_matcher()) if norms.has_texts else {}
+    contexts: list[Context | Review] = []
     for deal_id in ids:
         deal, account = rows[deal_id]
         history = book.by_id[deal_id]
         estimate, readings = estimate_for(prepared, read_signals(history, as_of, norms))
+        count, names, snippet = mentions.get(deal_id, (0, [], None))
+        readings = _with_names(readings, names)
         stage = history.stage_at(as_of)
         stage_name = stage[0] if stage else (deal.stage if deal.status == "open" and (deal.stage_entered_at or as_of) <= as_of else None)
         entered = stage[1] if stage else (deal.stage_entered_at if stage_name else None)
@@ -353,8 +616,13 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
             manual_fields=[str(f) for f in (deal.manual_fields or [])],
             sensitive=bool(account is not None and account.sensitive),
             texts=texts.get(deal_id, []),
+            competitor_mentions=count,
+            competitors_named=names,
+            competitor_snippet=snippet,
+            decision_makers_known=(sum(1 for t in history.dm_known if t <= as_of) if norms.has_decision_makers else None),
         ))
-    return contexts
+    return contexts + review
 
 
-__all__ = ["PreparedPipeline", "build", "estimate_for", "load_book", "prepare", "prior_flag", "subjects"]
+__all__ = ["REVIEW_ID", "PreparedPipeline", "build", "build_review", "competitor_matcher", "deal_texts", "estimate_for",
+           "load_book", "prepare", "prior_flag", "recent_patterns", "subjects"]
