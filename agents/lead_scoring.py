@@ -370,20 +370,28 @@ class LeadScoringAgent:
                     "next_action": decision.next_action, "reason": reason},
             reason=f"score {decision.score} ({decision.tier}), next: {decision.next_action.replace('_', ' ')}",
         )]
-        escalation = None
-        previous_action = ctx.previous.next_action if ctx.previous else None
-        # A task only when the next action changes: rescoring on every event must not pile up tasks.
-        if decision.next_action in ("route_to_senior_rep", "schedule_demo") and previous_action != decision.next_action:
-            task = self._task(ctx, decision)
-            if task is not None:
-                actions.append(task)
-            if decision.next_action == "route_to_senior_rep" and _senior_owner(ctx) is None:
-                escalation = "hot lead to route to a senior rep, but the team has no senior rep: assign it by hand"
-        return [Proposal(
+        proposals = [Proposal(
             subject_type="contact", subject_id=ctx.contact_id, subject_label=_label(ctx),
             confidence=decision.confidence, reasoning=decision.reasoning, actions=tuple(actions),
-            escalation=escalation, decision=decision.model_dump(mode="json"),
+            decision=decision.model_dump(mode="json"),
         )]
+        previous_action = ctx.previous.next_action if ctx.previous else None
+        # A task only when the next action changes: rescoring on every event must not pile up tasks.
+        # It is a proposal of its own, so the score (a number on a page) is not held back while
+        # the task (work for a rep) waits for its stricter threshold or a human.
+        if decision.next_action in ("route_to_senior_rep", "schedule_demo") and previous_action != decision.next_action:
+            task = self._task(ctx, decision)
+            escalation = None
+            if decision.next_action == "route_to_senior_rep" and _senior_owner(ctx) is None:
+                escalation = "hot lead to route to a senior rep, but the team has no senior rep: assign it by hand"
+            if task is not None or escalation:
+                proposals.append(Proposal(
+                    subject_type="contact", subject_id=ctx.contact_id, subject_label=_label(ctx),
+                    confidence=decision.confidence, reasoning=decision.reasoning,
+                    actions=(task,) if task is not None else (), escalation=escalation,
+                    decision=decision.model_dump(mode="json"),
+                ))
+        return proposals
 
     def _task(self, ctx: Context, decision: Decision) -> ProposedAction | None:
         day = datetime.combine(ctx.as_of.date(), datetime.min.time())

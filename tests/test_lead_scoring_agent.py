@@ -31,8 +31,15 @@ def make(score: int | None = 50, **kw) -> Context:
 
 def actions(ctx: Context, decision: Decision | None = None) -> dict[str, dict]:
     decision = decision or AGENT.offline_decide(ctx)
-    [proposal] = AGENT.proposals(ctx, decision)
-    return {a.type: a.params for a in proposal.actions}
+    return {a.type: a.params for proposal in AGENT.proposals(ctx, decision) for a in proposal.actions}
+
+
+def test_the_score_and_the_task_are_proposals_of_their_own():
+    # The score must not wait while the task (work for a rep) waits for its stricter threshold.
+    ctx = make(70)
+    score, task = AGENT.proposals(ctx, AGENT.offline_decide(ctx))
+    assert [a.type for a in score.actions] == ["update_lead_score"]
+    assert [a.type for a in task.actions] == ["create_task"]
 
 
 def test_the_score_is_the_calibrated_estimate_and_the_tier_follows_the_learned_cut_offs():
@@ -88,9 +95,10 @@ def test_no_second_task_when_the_next_action_did_not_change():
 
 def test_a_hot_lead_without_any_senior_rep_is_escalated():
     ctx = make(85, seniority="c_level", senior_reps=[])
-    [proposal] = AGENT.proposals(ctx, AGENT.offline_decide(ctx))
-    assert proposal.escalation and "senior rep" in proposal.escalation
-    assert {a.type for a in proposal.actions} == {"update_lead_score", "create_task"}
+    score, task = AGENT.proposals(ctx, AGENT.offline_decide(ctx))
+    assert score.escalation is None and [a.type for a in score.actions] == ["update_lead_score"]
+    assert task.escalation and "senior rep" in task.escalation
+    assert [a.type for a in task.actions] == ["create_task"]
 
 
 def test_a_score_set_by_a_person_is_still_proposed_and_says_it_waits_for_review():

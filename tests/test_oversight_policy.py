@@ -39,7 +39,7 @@ def test_high_confidence_low_stakes_decision_executes_by_itself(crm):
     d = decision(did)
     assert d.status == "executed" and d.policy_verdict == "auto" and d.decided_by == "policy"
     assert d.stakes == "low" and d.reversible is True and d.expires_at is None
-    assert "update_lead_score confidence 0.91 >= 0.60" in d.policy_reason
+    assert "update_lead_score confidence 0.91 >= 0.50" in d.policy_reason
     with unit_of_work(readonly=True) as session:
         contact = session.get(Contact, crm.ann)
         assert (contact.score, contact.tier, contact.next_action) == (82, "hot", "call")
@@ -51,7 +51,7 @@ def test_low_confidence_decision_waits_in_the_queue_and_changes_nothing(crm):
     [did] = submit(envelope("lead_scoring", [score_action(crm.ann)], subject=("contact", crm.ann), confidence=0.41))
     d = decision(did)
     assert d.status == "queued" and d.policy_verdict == "queue"
-    assert d.policy_reason == "queued: action 0 (update_lead_score): confidence 0.41 is below the threshold 0.60 (low stakes)"
+    assert d.policy_reason == "queued: action 0 (update_lead_score): confidence 0.41 is below the threshold 0.50 (low stakes)"
     assert d.expires_at is not None and (d.expires_at - d.created_at).total_seconds() == 72 * 3600
     with unit_of_work(readonly=True) as session:
         assert session.get(Contact, crm.ann).score == 40
@@ -210,7 +210,7 @@ def test_default_policies_cover_every_action_type_and_are_created_on_first_use(s
         assert session.scalar(select(func.count()).select_from(Policy)) == 0
         views = {p.action_type: p for p in oversight.get_policies(session)}
     assert set(views) == set(ACTION_TYPES)
-    assert (views["update_lead_score"].stakes, views["update_lead_score"].threshold) == ("low", 0.6)
+    assert (views["update_lead_score"].stakes, views["update_lead_score"].threshold) == ("low", 0.5)
     assert (views["send_email"].stakes, views["send_email"].threshold) == ("medium", 0.9)
     assert views["send_quote"].stakes == "critical" and views["send_quote"].always_ask
     assert views["merge_contacts"].always_ask and views["merge_contacts"].stakes == "high"

@@ -42,7 +42,7 @@ def test_queue_list_shows_each_item_with_its_actions_and_why(crm, capsys):
     assert code == 0
     assert f"#{did}  lead_scoring  contact {crm.ann}  confidence 0.30  low stakes  expires " in out
     assert f"- Set lead score of contact {crm.ann} to 82 (hot); next action: call" in out
-    assert "why queued: action 0 (update_lead_score): confidence 0.30 is below the threshold 0.60 (low stakes)" in out
+    assert "why queued: action 0 (update_lead_score): confidence 0.30 is below the threshold 0.50 (low stakes)" in out
     code, out, _ = cli(capsys, "queue", "list", "--json")
     [item] = json.loads(out)
     assert item["id"] == did and item["actions"][0]["type"] == "update_lead_score"

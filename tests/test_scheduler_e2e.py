@@ -59,7 +59,8 @@ def test_activity_written_by_another_process_is_rescored_within_seconds(store):
         written = time.monotonic()
         while time.monotonic() - written < 30 and _lead_decisions(contact_id) == before:
             time.sleep(0.1)
-        assert _lead_decisions(contact_id) == before + 1, "no rescoring within 30 s"
+        # One rescoring for the burst of three: the score, plus a task if the next step changed.
+        assert 1 <= _lead_decisions(contact_id) - before <= 2, "no single rescoring within 30 s"
     finally:
         worker.send_signal(signal.SIGTERM)
         out, _ = worker.communicate(timeout=60)

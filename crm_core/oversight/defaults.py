@@ -15,7 +15,7 @@ class DefaultPolicy(NamedTuple):
 
 
 DEFAULT_POLICIES: dict[str, DefaultPolicy] = {
-    "update_lead_score": DefaultPolicy("low", 0.6),
+    "update_lead_score": DefaultPolicy("low", 0.5),  # a number on a page, kept in the score history; tasks still ask
     "create_task": DefaultPolicy("low", 0.7),
     "write_enrichment": DefaultPolicy("low", 0.65),  # reversible fills; human-set fields and guesses always ask
     "set_deal_risk": DefaultPolicy("low", 0.45),  # a flag only informs the board; tasks and escalations still ask
