@@ -193,3 +193,31 @@ def test_a_demo_request_form_counts_as_a_demo_request(store):
     with unit_of_work(readonly=True) as s:
         [ctx] = builder.build(s, [ids["dana"]], as_of=NOW)
     assert ctx.engagement.demo_requests_30d == 1 and ctx.engagement.forms_30d == 1
+
+
+def test_a_worker_reuses_its_prepared_model_until_an_outcome_changes(store, monkeypatch):
+    from agents.runner import run_agent
+    from crm_core import clock
+
+    ids = _hand_made_store()
+    reads: list[datetime] = []
+    real = builder._raw_outcomes
+    monkeypatch.setattr(builder, "_raw_outcomes", lambda session, as_of: reads.append(as_of) or real(session, as_of))
+    with clock.frozen_at(NOW):
+        run_agent("lead_scoring", subject_ids=[ids["dana"]], provider="offline")
+        run_agent("lead_scoring", subject_ids=[ids["dana"]], provider="offline")
+    assert len(reads) == 1  # the second job found the model it had prepared
+
+    with unit_of_work() as s:
+        s.add(Deal(name="Northwind renewal", status="won", stage="Won", primary_contact_id=ids["dana"],
+                   opened_at=NOW - timedelta(days=20), closed_at=NOW - timedelta(minutes=5)))
+    with clock.frozen_at(NOW):
+        run_agent("lead_scoring", subject_ids=[ids["dana"]], provider="offline")
+    assert len(reads) == 2  # a new outcome: prepared again
+    with clock.frozen_at(NOW + timedelta(hours=1)):
+        run_agent("lead_scoring", subject_ids=[ids["dana"]], provider="offline")
+    assert len(reads) == 3  # and at least once an hour
+
+    with clock.frozen_at(NOW):
+        run_agent("lead_scoring", subject_ids=[ids["dana"]], provider="offline", as_of=NOW - timedelta(days=3))
+    assert len(reads) == 4  # a run about the past never uses the live cache

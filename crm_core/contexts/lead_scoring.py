@@ -276,8 +276,40 @@ def _base_rate(session: Session, known: Sequence[Outcome], mature_before: dateti
     return (won + DEFAULT_BASE_RATE * 10) / (entered + 10)
 
 
+# The scheduler rescores one contact per job; reading every outcome to find the stored model
+# cost 180 ms a job on an 8,000-contact book. A worker keeps what it prepared for as long as the
+# rows outcomes are read from are unchanged (count and last update), within the same hour.
+_PREPARED: dict[tuple, PreparedScoring] = {}
+
+
+def _outcome_rows_fingerprint(session: Session) -> tuple:
+    contacts = session.execute(
+        select(func.count(), func.max(Contact.updated_at))
+        .where(Contact.lifecycle_stage.in_([LifecycleStage.CUSTOMER.value, LifecycleStage.DISQUALIFIED.value]))
+    ).one()
+    deals = session.execute(
+        select(func.count(), func.max(Deal.updated_at)).where(Deal.primary_contact_id.is_not(None))
+    ).one()
+    return tuple(contacts), tuple(deals)
+
+
 def prepare(session: Session, *, as_of: datetime, store: bool = True) -> PreparedScoring:
     """Load (or learn and store) the scorer for the outcomes known at `as_of`."""
+    live = store and abs((clock.now() - as_of).total_seconds()) < 60  # back-tests never share a cache
+    if live:
+        key = (str(session.get_bind().url), as_of.replace(minute=0, second=0, microsecond=0),
+               _outcome_rows_fingerprint(session))
+        hit = _PREPARED.get(key)
+        if hit is not None:
+            return hit
+        prepared = _prepare(session, as_of=as_of, store=store)
+        _PREPARED.clear()  # one book, one model: nothing older is worth keeping
+        _PREPARED[key] = prepared
+        return prepared
+    return _prepare(session, as_of=as_of, store=store)
+
+
+def _prepare(session: Session, *, as_of: datetime, store: bool = True) -> PreparedScoring:
     # Who converted and when is enough to know whether a stored model fits; events only if it does not.
     records, outcomes = load_book(session, as_of=as_of, outcomes_only=True, with_events=False)
     known, mature_before = learnable(outcomes, as_of)
