@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from agents.scheduler import planners
 from crm_core import clock
@@ -80,3 +80,17 @@ def test_a_gap_that_never_fills_is_given_up_after_the_grace_period(pg_store):
         _plan()
     with unit_of_work(readonly=True) as s:
         assert not s.scalars(select(Cursor).where(Cursor.name.like("%:gap:%"))).all()
+
+
+def test_on_first_start_history_is_left_to_the_whole_run_and_only_new_events_are_followed(store):
+    a, b = _contacts(2)
+    with unit_of_work() as s:
+        s.add_all([Activity(type="page_view", occurred_at=clock.now(), contact_id=c) for c in (a, b) for _ in range(3)])
+    _plan()
+    with unit_of_work(readonly=True) as s:
+        assert s.scalars(select(Job)).all() == []
+        assert s.get(Cursor, planners.ACTIVITY_CURSOR).position == s.scalar(select(func.max(Activity.id)))
+    with unit_of_work() as s:
+        s.add(Activity(type="page_view", occurred_at=clock.now(), contact_id=b))
+    _plan()
+    assert _jobs_for(a) == 0 and _jobs_for(b) == 1

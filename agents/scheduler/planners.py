@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from crm_core import clock, jobqueue
@@ -49,10 +49,15 @@ def _read_log(session: Session, cursor: str, id_column, *columns) -> list:
     deleted row never appears). SQLite has one writer at a time, so commit order is id order there.
     """
     state = session.get(Cursor, cursor, with_for_update=True)
-    start = state.position if state else 0
+    if state is None:
+        # First start: the whole book is covered by each agent's whole run, which the worker makes
+        # on start; following history row by row would rescore every contact once per page of it.
+        session.add(Cursor(name=cursor, position=session.scalar(select(func.max(id_column))) or 0))
+        return []
+    start = state.position
     rows = session.execute(select(id_column, *columns).where(id_column > start).order_by(id_column).limit(FOLLOW_BATCH)).all()
-    if rows or state is None:
-        _advance(session, cursor, rows[-1][0] if rows else start)
+    if rows:
+        _advance(session, cursor, rows[-1][0])
     if session.get_bind().dialect.name != "postgresql":
         return rows
 
@@ -65,7 +70,7 @@ def _read_log(session: Session, cursor: str, id_column, *columns) -> list:
     for cursor_row in gaps.values():
         if (now - cursor_row.updated_at).total_seconds() > GAP_GRACE_SECONDS:
             session.delete(cursor_row)
-    if rows and state is not None:  # on the first read the whole history is there: nothing in flight
+    if rows:
         present = {row[0] for row in rows}
         room = MAX_GAPS - len(gaps)
         for missing in range(start + 1, rows[-1][0]):
@@ -94,9 +99,8 @@ def follow_activity_log(session: Session) -> int:
 
 def follow_new_contacts(session: Session) -> int:
     """Enrichment when a contact is created."""
-    first_read = session.get(Cursor, CONTACT_CURSOR) is None
     ids = [row[0] for row in _read_log(session, CONTACT_CURSOR, Contact.id)]
-    if not ids or first_read:  # on first start the whole book is handled by the daily enrichment pass
+    if not ids:
         return 0
     for contact_id in ids:
         enqueue_agent(session, "enrichment", [contact_id], dedupe_key=f"enrichment:contact:{contact_id}")
