@@ -237,7 +237,7 @@ def test_the_store_source_reads_domain_phone_title_and_account():
 
 # -- through the real anthropic SDK (fake Messages API) --------------------------------------------
 def settings_for(server: FakeAnthropicServer) -> Settings:
-    return Settings(ANTHROPIC_API_KEY="sk-ant-test-0123456789", ANTHROPIC_BASE_URL=server.url, llm_timeout_s=5.0,
+    return Settings(ANTHROPIC_API_KEY="sk-ant-fake", ANTHROPIC_BASE_URL=server.url, llm_timeout_s=5.0,
                     llm_max_retries=0, ollama_host=None, llm_provider=None)
 
 

@@ -18,7 +18,7 @@ from tests.fakes.anthropic_server import (  # noqa: F401  (fake_anthropic is a f
 )
 from tests.fakes.scoring_agent import AGENT, ALLOWED_ACTIONS, ScoringContext, ScoringDecision, good_reply
 
-API_KEY = "sk-ant-test-0123456789"
+API_KEY = "sk-ant-fake"
 
 
 def settings_for(server: FakeAnthropicServer, **overrides) -> Settings:
