@@ -123,6 +123,20 @@ def test_subjects_are_active_quiet_contacts_with_nothing_pending(store):
     assert got == {ids[k] for k in ("quiet", "replied", "customer", "downloader", "newsletter", "ivy")}
 
 
+def test_a_rep_is_handed_a_days_worth_of_follow_ups_replies_first(store, monkeypatch):
+    ids = _book()
+    monkeypatch.setattr(builder, "PER_OWNER_PER_DAY", 2)
+    with unit_of_work(readonly=True) as s:
+        got = builder.subjects(s, as_of=NOW)
+    assert len(got) == 2 and ids["replied"] in got  # the contact waiting for our answer comes first
+    with clock.frozen_at(NOW):
+        run_agent("follow_up", subject_ids=got, provider="offline", as_of=NOW)
+    with unit_of_work(readonly=True) as s:
+        assert builder.subjects(s, as_of=NOW + timedelta(hours=1)) == []  # today's share is used
+        tomorrow = builder.subjects(s, as_of=NOW + timedelta(days=1))
+    assert tomorrow and not set(tomorrow) & set(got)
+
+
 def test_the_context_holds_history_pending_steps_and_stop_facts_up_to_as_of(store):
     ids = _book()
     with unit_of_work(readonly=True) as s:

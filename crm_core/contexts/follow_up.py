@@ -68,6 +68,9 @@ from crm_core.models.enums import LifecycleStage
 
 QUIET_DAYS = 5
 REPLY_WAIT_HOURS = 24        # their email unanswered this long: the owner hears about it
+# Follow-ups a rep is handed per day: a first run on a full book would otherwise draft hundreds of
+# emails for one morning's approval queue. The rest wait for the next day, most urgent first.
+PER_OWNER_PER_DAY = 12
 ACTIVE_DAYS = 60
 HISTORY_EMAILS = 8
 BODY_LIMIT = 1500
@@ -374,7 +377,39 @@ def subjects(session: Session, *, as_of: datetime) -> list[int]:
         or (touches[cid][1] == "inbound email" and touches[cid][0] <= reply_line))]
     pending = pending_contacts(session, quiet, as_of, deals)
     held = held_contacts(session, quiet, as_of, deals, touches)
-    return [cid for cid in quiet if cid not in pending and cid not in held]
+    due = [cid for cid in quiet if cid not in pending and cid not in held]
+    return _within_daily_capacity(session, due, as_of, deals, qualified, touches)
+
+
+def _within_daily_capacity(session: Session, due: list[int], as_of: datetime, deals: dict, qualified: set[int],
+                           touches: dict) -> list[int]:
+    """At most PER_OWNER_PER_DAY follow-up decisions per owner per day: replies waiting first, then
+    open deals, then qualified leads, then the longest quiet."""
+    if not due:
+        return []
+    owners = dict(session.execute(select(Contact.id, Contact.owner_id).where(Contact.id.in_(due))).all())
+    day_start = datetime.combine(as_of.date(), datetime.min.time())
+    used: dict[int | None, int] = defaultdict(int)
+    for owner_id, n in session.execute(
+        select(Contact.owner_id, func.count(func.distinct(Decision.subject_id)))
+        .join(Contact, Contact.id == Decision.subject_id)
+        .where(Decision.agent == "follow_up", Decision.subject_type == "contact",
+               Decision.created_at >= day_start, Decision.created_at <= as_of)
+        .group_by(Contact.owner_id)
+    ):
+        used[owner_id] = n
+
+    def urgency(cid: int) -> tuple:
+        at, kind = touches.get(cid, (None, None))
+        return (kind != "inbound email", cid not in deals, cid not in qualified, at or datetime.min, cid)
+
+    chosen = []
+    for cid in sorted(due, key=urgency):
+        owner = owners.get(cid)
+        if used[owner] < PER_OWNER_PER_DAY:
+            used[owner] += 1
+            chosen.append(cid)
+    return sorted(chosen)
 
 
 # == what the team's history taught ==================================================================
