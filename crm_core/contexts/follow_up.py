@@ -22,7 +22,7 @@ is read. Some of these readers are shared with the meeting builder (`crm_core.co
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
@@ -51,6 +51,7 @@ from agents.follow_up import (
     learn_playbook,
     run_state,
 )
+from crm_core.contexts.reading import chunks, payload_text
 from crm_core.models import (
     Account,
     Activity,
@@ -82,7 +83,6 @@ PATTERN_DAYS = 365
 RESOURCE_DAYS = 365
 RESOURCES = 15
 HOLD_DAYS = 180              # decisions older than this put nobody on hold
-CHUNK = 900
 OUTCOMES = (LifecycleStage.CUSTOMER.value, LifecycleStage.DISQUALIFIED.value)
 PENDING = ("proposed", "queued", "approved", "edited")
 HOLDING = ("proposed", "queued", "approved", "edited", "auto_approved", "executed")
@@ -96,19 +96,6 @@ NO_CONVERSATION = ("no_answer", "no answer", "voicemail", "left voicemail", "bus
 UNSUBSCRIBE_FLAGS = ("unsubscribed", "email_opt_out", "opt_out", "opted_out", "do_not_contact", "do_not_email")
 
 
-def chunks(ids: Sequence[int]) -> Iterator[list[int]]:
-    for i in range(0, len(ids), CHUNK):
-        yield list(ids[i:i + CHUNK])
-
-
-def payload_text(payload: dict[str, Any] | None, *keys: str) -> str | None:
-    if not payload:
-        return None
-    for key in keys:
-        value = payload.get(key)
-        if value not in (None, ""):
-            return str(value)
-    return None
 
 
 def is_campaign(payload: dict[str, Any] | None) -> bool:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,12 +45,12 @@ from agents.learning.scorer import LeadScorer, NotEnoughHistory, fit_scorer
 from agents.learning.timeline import OutcomeTimeline
 from agents.learning.training import learnable, snapshots, training_labels
 from crm_core import clock
+from crm_core.contexts.reading import chunks, payload_text
 from crm_core.models import Account, Activity, Contact, Deal, Email, Meeting, ModelSnapshot, ScoreHistory, Task, User
 from crm_core.models.enums import DealStatus, LifecycleStage, MeetingStatus, TaskStatus
 
 AGENT = "lead_scoring"
 FEATURE_VERSION = "lead_scoring-features/1"  # bump when features change: stored models are then refitted
-CHUNK = 900
 TOP_FACTORS = 6
 RECENT_PAGES = 5
 _PRICING = re.compile(r"pric|/plans?\b|/buy\b|/checkout|/quote", re.I)
@@ -58,39 +58,26 @@ _DEMO = re.compile(r"demo|trial|contact[-_ ]?sales|talk[-_ ]?to[-_ ]?sales|book[
 
 
 # -- reading the book ---------------------------------------------------------------------------------
-def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
-    for i in range(0, len(ids), CHUNK):
-        yield list(ids[i:i + CHUNK])
-
-
-def _payload_text(payload: dict[str, Any] | None, *keys: str) -> str | None:
-    if not payload:
-        return None
-    for key in keys:
-        value = payload.get(key)
-        if value not in (None, ""):
-            return str(value)
-    return None
 
 
 def _activity_event(type_: str, at: datetime, payload: dict[str, Any] | None) -> Event:
     if type_ == "page_view":
-        url = _payload_text(payload, "url", "path", "page", "title")
+        url = payload_text(payload, "url", "path", "page", "title")
         return Event(at, ev.PRICING_VIEW if url and _PRICING.search(url) else ev.PAGE_VIEW, url)
     if type_ == "form_submit":
-        form = _payload_text(payload, "form", "name", "url", "title", "subject")
+        form = payload_text(payload, "form", "name", "url", "title", "subject")
         return Event(at, ev.DEMO_REQUEST if form and _DEMO.search(form) else ev.FORM_SUBMIT, form)
     if type_ == "stage_change":
-        return Event(at, ev.STAGE_CHANGE, _payload_text(payload, "to", "to_stage", "stage", "lifecycle_stage"))
+        return Event(at, ev.STAGE_CHANGE, payload_text(payload, "to", "to_stage", "stage", "lifecycle_stage"))
     if type_ == "content_download":
-        return Event(at, ev.CONTENT_DOWNLOAD, _payload_text(payload, "asset", "title", "url", "name"))
+        return Event(at, ev.CONTENT_DOWNLOAD, payload_text(payload, "asset", "title", "url", "name"))
     return Event(at, type_, None)
 
 
 def _events(session: Session, ids: list[int], as_of: datetime) -> dict[int, list[Event]]:
     """Every event of these contacts up to `as_of`, from activities, emails and meetings."""
     found: dict[int, list[Event]] = defaultdict(list)
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for cid, type_, at, payload in session.execute(
             select(Activity.contact_id, Activity.type, Activity.occurred_at, Activity.payload)
             .where(Activity.contact_id.in_(chunk), Activity.occurred_at <= as_of)
@@ -134,14 +121,14 @@ def _contacts(session: Session, ids: Sequence[int] | None) -> list[Contact]:
     if ids is None:
         return list(session.scalars(select(Contact)).unique())
     rows: list[Contact] = []
-    for chunk in _chunks(list(ids)):
+    for chunk in chunks(list(ids)):
         rows.extend(session.scalars(select(Contact).where(Contact.id.in_(chunk))).unique())
     return rows
 
 
 def _first_activity(session: Session, ids: list[int], as_of: datetime) -> dict[int, datetime]:
     out: dict[int, datetime] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         out.update(session.execute(
             select(Activity.contact_id, func.min(Activity.occurred_at))
             .where(Activity.contact_id.in_(chunk), Activity.occurred_at <= as_of).group_by(Activity.contact_id)
@@ -395,7 +382,7 @@ def _reps(session: Session, as_of: datetime) -> dict[int, RepRef]:
 def _previous_scores(session: Session, contacts: dict[int, Contact], as_of: datetime) -> dict[int, PreviousScore]:
     """Each contact's last score at `as_of`: its newest score-history point, else the stored score."""
     latest: dict[int, ScoreHistory] = {}
-    for chunk in _chunks(list(contacts)):
+    for chunk in chunks(list(contacts)):
         for point in session.scalars(
             select(ScoreHistory).where(ScoreHistory.contact_id.in_(chunk), ScoreHistory.scored_at <= as_of)
             .order_by(ScoreHistory.contact_id, ScoreHistory.scored_at, ScoreHistory.id)
@@ -433,7 +420,7 @@ def _attribute_value(value: Any) -> str | float | int | bool | None:
 
 def _open_tasks(session: Session, ids: list[int], as_of: datetime) -> dict[int, int]:
     out: dict[int, int] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         out.update(session.execute(
             select(Task.contact_id, func.count(Task.id))
             .where(Task.contact_id.in_(chunk), Task.status == TaskStatus.OPEN.value, Task.created_at <= as_of)

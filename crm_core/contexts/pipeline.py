@@ -67,12 +67,12 @@ from agents.pipeline_signals import (
     read_signals,
 )
 from crm_core import clock
+from crm_core.contexts.reading import CHUNK, chunks
 from crm_core.models import Account, Activity, Contact, Deal, Email, Meeting, ModelSnapshot, StageHistory, Task, User
 from crm_core.models.enums import MeetingStatus, TaskStatus
 
 AGENT = "pipeline"
 MODEL_VERSION = "pipeline-signals/2"  # bump when signals change: the recorded snapshots then differ
-CHUNK = 900
 NOTES_SHOWN = 3
 TEXT_CHARS = 1200
 SNIPPET_CHARS = 160
@@ -447,16 +447,11 @@ def estimate_for(prepared: PreparedPipeline, readings: Sequence) -> tuple[RiskEs
     ), shown
 
 
-def _chunks(ids: Sequence[int]):
-    for i in range(0, len(ids), CHUNK):
-        yield list(ids[i:i + CHUNK])
-
-
 def _texts(session: Session, ids: list[int], as_of: datetime) -> dict[int, list[UntrustedText]]:
     """The newest notes and the newest buyer email of each deal, up to `as_of` (untrusted)."""
     notes: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
     emails: dict[int, tuple[datetime, str]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for deal_id, at, payload in session.execute(
             select(Activity.deal_id, Activity.occurred_at, Activity.payload)
             .where(Activity.deal_id.in_(chunk), Activity.type == "note", Activity.occurred_at <= as_of)
@@ -481,7 +476,7 @@ def _texts(session: Session, ids: list[int], as_of: datetime) -> dict[int, list[
 
 def _open_tasks(session: Session, ids: list[int], as_of: datetime) -> dict[int, int]:
     out: dict[int, int] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         out.update(session.execute(
             select(Task.deal_id, func.count(Task.id))
             .where(Task.deal_id.in_(chunk), Task.status == TaskStatus.OPEN.value, Task.created_at <= as_of)
@@ -539,7 +534,7 @@ def build_review(session: Session, prepared: PreparedPipeline, as_of: datetime) 
     currencies: dict[str, int] = defaultdict(int)
     open_ids = [d.deal_id for d in book.deals if d.open_at(as_of)]
     currency_of: dict[int, str] = {}
-    for chunk in _chunks(open_ids):
+    for chunk in chunks(open_ids):
         for deal_id, currency in session.execute(select(Deal.id, Deal.currency).where(Deal.id.in_(chunk))):
             currency_of[deal_id] = currency or "USD"
     for deal_id in open_ids:
@@ -570,7 +565,7 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
     if not ids:
         return review
     rows: dict[int, tuple[Deal, Account | None]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for deal, account in session.execute(
             select(Deal, Account).outerjoin(Account, Account.id == Deal.account_id).where(Deal.id.in_(chunk))
         ):
