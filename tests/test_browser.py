@@ -76,7 +76,7 @@ def _wait_healthy(base: str, proc: subprocess.Popen, seconds: float = 60) -> Non
 
 
 def _prepare_store(url: str) -> tuple[str, int]:
-    """Demo book plus a red flag and a queued follow-up email, as the agents would write them."""
+    """Demo book plus a manager's red flag and a queued follow-up email."""
     from agents.base import DecisionEnvelope, Proposal, ProposedAction
     from crm_core import oversight
     from crm_core.db import dispose_engines, unit_of_work
@@ -87,6 +87,9 @@ def _prepare_store(url: str) -> tuple[str, int]:
                          .order_by(Deal.amount.desc(), Deal.id)).first()
         deal.risk, deal.risk_reason = "red", "No reply from the buyer in 21 days after the pricing call."
         deal.risk_action = "Call the economic buyer this week."
+        # Set by a manager, so the scheduler's pipeline scan (running next to the app) only
+        # proposes a change for review and the flag the test looks for stays on the board.
+        deal.manual_fields = [*(deal.manual_fields or []), "risk"]
         contact = s.get(Contact, deal.primary_contact_id)
         proposal = Proposal(subject_type="deal", subject_id=deal.id, subject_label=deal.name, confidence=0.4,
                             reasoning="The buyer went quiet after pricing; a short nudge usually restarts the thread.",
