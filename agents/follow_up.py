@@ -22,473 +22,75 @@ The decision is a plan:
 The stop facts and the pending check are enforced again in `proposals()` whatever the reasoner
 said, emails go only to the context's own contact (no decision field can name a recipient), and a
 message naming an address or link the CRM did not provide is escalated to a human.
-
-This module also holds what the meeting agent shares with it: the owner's working hours, the
-hour/weekday histograms and slot picking, and the objection/question rules.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, ClassVar, Literal, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.base import Frozen, Prompt, Proposal, ProposedAction
+from agents.context_records import ContentItem, DealRef, EmailItem, MeetingItem
+from agents.email_topics import WRONG_PERSON, TopicHit, detect_topics, opted_out
+from agents.follow_up_drafts import (
+    SUBJECT_MAX,
+    call_points,
+    contact_name,
+    days_text,
+    email_draft,
+    late_stage,
+    linkedin_draft,
+    reply_draft,
+)
+from agents.phrasing import day_phrase, join_words
+from agents.response_playbook import (
+    GAP_BUCKETS,
+    MAX_ATTEMPTS,
+    MIN_EVIDENCE,
+    Playbook,
+    attempt_bucket,
+    gap_bucket,
+    gap_start,
+    kind_attempt_bucket,
+    pct,
+    playbook_summary,
+    rate_words,
+)
+from agents.text_reading import body_sentences, one_line, outside_references, quotable
+from agents.web_activity import content_words
+from agents.working_hours import (
+    DEFAULT_REP,
+    MIN_PATTERN_SAMPLES,
+    RepHours,
+    Slot,
+    TimeHistogram,
+    best_slot,
+    candidate_slots,
+    describe_histogram,
+    in_working_hours,
+)
 
 Channel = Literal["email", "call", "linkedin_message", "send_resource", "none"]
 
 EMAIL_LEAD_MINUTES = 15      # an email is never scheduled sooner than this after the run
 SEND_HORIZON_DAYS = 7
-MIN_PATTERN_SAMPLES = 3      # fewer opens/replies than this: the owner's mid-morning is used instead
-DEFAULT_LOCAL_HOUR = 10.0
-LATE_STAGES = ("proposal", "negotiation", "contract", "closing", "commit")
 LATE_STAGE_QUIET_DAYS = 10
 UNANSWERED_SWITCH = 3        # this many unanswered emails in a row: change channel
-SUBJECT_MAX = 200
-LINKEDIN_MAX = 600
-
-
-# == shared: working hours, histograms, slots =====================================================
-class RepHours(Frozen):
-    """A rep and the hours they work, in their own time zone, [start, end)."""
-
-    user_id: int
-    name: str
-    timezone: str = "UTC"
-    work_start_hour: int = Field(default=9, ge=0, le=23)
-    work_end_hour: int = Field(default=17, ge=1, le=24)
-
-
-class TimeHistogram(Frozen):
-    """How often something happened per UTC hour of day and per UTC weekday (Monday = 0)."""
-
-    hours: list[int] = Field(default_factory=lambda: [0] * 24)
-    weekdays: list[int] = Field(default_factory=lambda: [0] * 7)
-    samples: int = 0
-
-    @field_validator("hours")
-    @classmethod
-    def _24(cls, v: list[int]) -> list[int]:
-        if len(v) != 24:
-            raise ValueError("hours needs 24 counts, one per UTC hour")
-        return v
-
-    @field_validator("weekdays")
-    @classmethod
-    def _7(cls, v: list[int]) -> list[int]:
-        if len(v) != 7:
-            raise ValueError("weekdays needs 7 counts, Monday first")
-        return v
-
-
-def histogram(moments: Iterable[datetime]) -> TimeHistogram:
-    hours, weekdays, n = [0] * 24, [0] * 7, 0
-    for m in moments:
-        hours[m.hour] += 1
-        weekdays[m.weekday()] += 1
-        n += 1
-    return TimeHistogram(hours=hours, weekdays=weekdays, samples=n)
-
-
-class Interval(Frozen):
-    starts_at: datetime
-    ends_at: datetime
-
-
-class Slot(NamedTuple):
-    at: datetime   # naive UTC
-    basis: str     # why this time, in words
-
-
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-def zone_of(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def to_local(moment: datetime, zone: ZoneInfo) -> datetime:
-    return moment.replace(tzinfo=UTC).astimezone(zone)
-
-
-def to_utc(local_naive: datetime, zone: ZoneInfo) -> datetime:
-    return local_naive.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
-
-
-def _hours_of(rep: RepHours) -> tuple[int, int]:
-    # A rep record with an empty or inverted day would leave no slot at all: use office hours.
-    if rep.work_end_hour <= rep.work_start_hour:
-        return 9, 17
-    return rep.work_start_hour, rep.work_end_hour
-
-
-def working_windows(rep: RepHours, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """The rep's working hours between `start` and `end` (naive UTC), weekdays of their own zone."""
-    zone = zone_of(rep.timezone)
-    first, last = to_local(start, zone).date(), to_local(end, zone).date()
-    lo_hour, hi_hour = _hours_of(rep)
-    out = []
-    day = first
-    while day <= last:
-        if day.weekday() < 5:
-            midnight = datetime.combine(day, time(0))
-            lo = max(to_utc(midnight + timedelta(hours=lo_hour), zone), start)
-            hi = min(to_utc(midnight + timedelta(hours=hi_hour), zone), end)
-            if hi > lo:
-                out.append((lo, hi))
-        day += timedelta(days=1)
-    return out
-
-
-def in_working_hours(rep: RepHours, moment: datetime, minutes: int = 0) -> bool:
-    end = moment + timedelta(minutes=minutes)
-    return any(lo <= moment and end <= hi for lo, hi in working_windows(rep, moment - timedelta(days=1), end + timedelta(days=1)))
-
-
-def _ceil(moment: datetime, step_minutes: int) -> datetime:
-    base = moment.replace(second=0, microsecond=0)
-    if base < moment:
-        base += timedelta(minutes=1)
-    over = base.minute % step_minutes
-    return base + timedelta(minutes=(step_minutes - over) % step_minutes)
-
-
-def overlaps(start: datetime, minutes: int, busy: Sequence[Interval], buffer_minutes: int = 0) -> bool:
-    end = start + timedelta(minutes=max(minutes, 1))
-    pad = timedelta(minutes=buffer_minutes)
-    return any(start < b.ends_at + pad and b.starts_at - pad < end for b in busy)
-
-
-def candidate_slots(rep: RepHours, after: datetime, *, horizon_days: int, minutes: int = 0,
-                    busy: Sequence[Interval] = (), buffer_minutes: int = 0, step_minutes: int = 30) -> list[datetime]:
-    """Every :00/:30 start inside the rep's working hours after `after` that does not hit `busy`."""
-    out = []
-    length = timedelta(minutes=minutes)
-    for lo, hi in working_windows(rep, after, after + timedelta(days=horizon_days)):
-        t = _ceil(lo, step_minutes)
-        while t + length <= hi and (minutes > 0 or t < hi):
-            if not overlaps(t, minutes, busy, buffer_minutes):
-                out.append(t)
-            t += timedelta(minutes=step_minutes)
-    return out
-
-
-def _circular(a: int, b: int, period: int) -> int:
-    d = abs(a - b) % period
-    return min(d, period - d)
-
-
-def hour_weight(hist: TimeHistogram, hour: int) -> float:
-    """Counts near this UTC hour, each halved per hour away: a preferred hour out of reach still
-    pulls the choice toward the closest reachable one."""
-    return sum(c * 0.5 ** _circular(hour, h, 24) for h, c in enumerate(hist.hours) if c)
-
-
-def describe_histogram(hist: TimeHistogram, what: str) -> str:
-    if hist.samples == 0:
-        return f"no {what} on record"
-    top = max(range(24), key=lambda h: (hist.hours[h], -h))
-    near = sum(hist.hours[(top + d) % 24] for d in (-1, 0, 1))
-    peak = max(hist.weekdays)
-    days = [WEEKDAYS[d] + "s" for d in range(7) if hist.weekdays[d] and hist.weekdays[d] * 2 >= peak]
-    day_text = f", most on {_join(days[:3])}" if days else ""
-    return f"{near} of {hist.samples} {what} were around {top:02d}:00 UTC{day_text}"
-
-
-def best_slot(rep: RepHours, after: datetime, hist: TimeHistogram | None, *, what: str, horizon_days: int = SEND_HORIZON_DAYS,
-              minutes: int = 0, busy: Sequence[Interval] = (), buffer_minutes: int = 0,
-              fallback: TimeHistogram | None = None, fallback_what: str = "",
-              default_local_hour: float = DEFAULT_LOCAL_HOUR, daily_decay: float = 0.8) -> Slot | None:
-    """The slot in the rep's free working hours that best matches when this contact acts.
-
-    Score = closeness to the contact's hours x how often they act on that weekday, discounted by
-    `daily_decay` per day of waiting. With too little history, the rep's local mid-morning.
-    """
-    slots = candidate_slots(rep, after, horizon_days=horizon_days, minutes=minutes, busy=busy, buffer_minutes=buffer_minutes)
-    if not slots:
-        return None
-    source, source_what = None, what
-    if hist is not None and hist.samples >= MIN_PATTERN_SAMPLES:
-        source = hist
-    elif fallback is not None and fallback.samples >= MIN_PATTERN_SAMPLES:
-        source, source_what = fallback, fallback_what
-    zone = zone_of(rep.timezone)
-
-    def score(t: datetime) -> float:
-        decay = daily_decay ** ((t - after).total_seconds() / 86400)
-        if source is not None:
-            return (hour_weight(source, t.hour) + 0.05) * (source.weekdays[t.weekday()] + 0.5) * decay
-        local = to_local(t, zone)
-        return decay / (1.0 + abs(local.hour + local.minute / 60 - default_local_hour))
-
-    best = max(slots, key=lambda t: (score(t), -t.timestamp()))
-    local = to_local(best, zone)
-    when = f"{WEEKDAYS[best.weekday()]} {best:%d %b %H:%M} UTC ({local:%H:%M} {rep.timezone} for {rep.name})"
-    if source is not None:
-        basis = f"{when}: {describe_histogram(source, source_what)}"
-    else:
-        basis = (f"{when}: too little history of {what} ({hist.samples if hist else 0}), so the first "
-                 f"mid-morning slot in {rep.name}'s working hours")
-    return Slot(best, basis)
-
-
-DEFAULT_REP = RepHours(user_id=0, name="the owner")
-
-
-# == shared: what people write ====================================================================
-class Topic(NamedTuple):
-    key: str
-    kind: Literal["objection", "question", "request"]
-    label: str                    # "budget and price"
-    pattern: re.Pattern[str]
-    answer: str                   # how a follow-up responds; states no product fact it cannot know
-    resource_words: tuple[str, ...]
-    talking_point: str            # for a call
-
-
-def _rx(text: str) -> re.Pattern[str]:
-    return re.compile(text, re.IGNORECASE)
-
-
-TOPICS: tuple[Topic, ...] = (
-    Topic("price", "objection", "budget and price",
-          _rx(r"\b(budget(ed)?|too expensive|expensive|cheaper|discount|flexibility|above what we|over our|price is|cost too)\b"),
-          "I hear you on budget. Two options that usually help: a smaller starting scope that grows with you, or a "
-          "different term and billing schedule. I can put both side by side so you can take them to finance.",
-          ("roi", "business case", "calculator"),
-          "Budget: offer a smaller starting scope or a different term; ask what number finance can approve."),
-    Topic("pricing", "question", "pricing",
-          _rx(r"\b(pricing|price|plans?|tiers?|billing|cost|seat minimums?|how much)\b"),
-          "On pricing: it depends on the scope and team size you described, so I will put the options for your "
-          "team in writing rather than guess here.",
-          ("pricing", "plans"),
-          "Pricing: confirm team size and scope, then send the options in writing."),
-    Topic("competitor", "objection", "the other vendors you are comparing",
-          _rx(r"\b(also evaluating|evaluating|comparing|competitor|incumbent|already pay for|went with|other vendors?)\b"),
-          "Comparing options is the right call. I can share how teams who made the same comparison decided, and "
-          "walk through the differences that mattered to them.",
-          ("buyer's guide", "comparison", "case stud", "customer stor"),
-          "Competition: ask what matters most in the comparison; offer references from teams who compared the same."),
-    Topic("security", "question", "security and compliance",
-          _rx(r"\b(soc ?2|security (review|questionnaire|team|report)|penetration test|pen test|saml|sso|single sign-on|okta|iso ?27001)\b"),
-          "I will send over our security documentation, including the SOC 2 report, and can set up 30 minutes with "
-          "our security team for your IT lead.",
-          ("security", "soc 2", "trust", "compliance", "whitepaper"),
-          "Security: confirm which documents IT needs (SOC 2 report, questionnaire, SSO setup) and offer a session with our security team."),
-    Topic("data_residency", "question", "data residency",
-          _rx(r"\b(gdpr|data residency|hosted in the eu|eu hosting|eu region|frankfurt|where (our|the) data is stored|dpa)\b"),
-          "On where your data lives: I will send the hosting and data-processing details in writing, so your legal "
-          "team can check them against your requirements.",
-          ("security", "gdpr", "data processing", "whitepaper", "compliance"),
-          "Data residency: confirm the region they need and send the hosting and DPA details."),
-    Topic("integration", "question", "integrations",
-          _rx(r"\b(integrat\w*|connector|netsuite|hubspot|salesforce|snowflake|bigquery|warehouse|api)\b"),
-          "On the integration question: I can show exactly how it connects to your stack with your own objects, "
-          "or send the integration guide first if that is easier to share internally.",
-          ("integration", "salesforce", "hubspot", "snowflake", "connector", "api"),
-          "Integrations: ask which systems must connect and offer a technical walkthrough."),
-    Topic("timing", "objection", "timing",
-          _rx(r"\b(hiring freeze|next quarter|revisit|not a priority|in a few months|later this year|q[1-4]|timing)\b"),
-          "Understood on timing. If it helps, I can put together a short plan you can keep ready for when budget "
-          "opens, so nothing has to start from scratch.",
-          ("playbook", "template", "benchmark"),
-          "Timing: ask when the budget cycle opens and who decides; agree on a date to reconnect."),
-    Topic("legal", "objection", "contract terms",
-          _rx(r"\b(legal|auto-?renewal|liability cap|redlines?|contract terms|msa|order form)\b"),
-          "On the contract points: I have asked our legal team for the options on those clauses and will come back "
-          "with them in writing.",
-          (),
-          "Contract: list the open clauses and agree who from each legal team joins."),
-    Topic("build_vs_buy", "objection", "building it in-house",
-          _rx(r"\b(build (this|it) (ourselves|in-house|in our)|bi tool|in-house)\b"),
-          "On building it in-house: I can share a short comparison of what it takes to build and run versus buy, "
-          "which you could pass on to your CFO.",
-          ("roi", "buyer's guide", "business case", "calculator"),
-          "Build vs buy: ask what the in-house estimate includes; offer the cost comparison for the CFO."),
-    Topic("onboarding", "question", "onboarding",
-          _rx(r"\b(onboarding|implementation|roll-?out|how long does .{0,40}take|go live)\b"),
-          "On onboarding: I can walk you through a typical rollout plan for a team your size, step by step.",
-          ("getting started", "playbook", "onboarding", "template"),
-          "Onboarding: ask about team size and target go-live date; outline the rollout plan."),
-    Topic("trial", "question", "a trial",
-          _rx(r"\b(free trial|trial|sandbox|pilot|test it)\b"),
-          "On trying it first: I can set up a sandbox with data shaped like yours so your team can test it properly.",
-          ("getting started", "docs"),
-          "Trial: agree on success criteria and who tests; offer a sandbox."),
-    Topic("meeting_request", "request", "a call",
-          _rx(r"\b(set up a call|schedule a (call|meeting)|book a (call|meeting|demo)|call next week|send (me |us )?an invite|works for us)\b"),
-          "Happy to set that up.",
-          (),
-          "They asked for a call: book it while you have them."),
-)
-
-OPT_OUT = _rx(r"\b(remove me|unsubscribe|stop (emailing|contacting|sending)|do not (contact|email)|don't (contact|email)|"
-              r"not interested|take me off)\b")
-WRONG_PERSON = _rx(r"\b(not the right person|wrong person|talk to our \w+ team|you may want to talk to)\b")
-# What a quoted sentence must not carry: addresses, links, markup, text aimed at a machine.
-_UNQUOTABLE = _rx(r"@|https?://|www\.|<|>|\bignore\b|instruction|assistant|\bsystem\b|prompt|\bAI\b|price list|customer contacts")
-_GREETING = _rx(r"^(hi|hello|hey|dear|good (morning|afternoon))\b.{0,40},?$")
-_SIGNOFF = _rx(r"^(thanks|thank you|best|regards|kind regards|cheers|sincerely)\b.{0,20},?$")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_NAME_OK = re.compile(r"^[^\W\d_][\w .'\-]{0,39}$")
-_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_LINK = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
-_HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
-
-
-def body_sentences(body: str | None) -> list[str]:
-    """The sentences someone wrote: greeting, sign-off, signature and quoted replies left out."""
-    if not body:
-        return []
-    # An HTML comment is invisible to the person reading the email: whatever it says is not theirs.
-    body = _HTML_COMMENT.sub("\n", body)
-    lines = []
-    for raw in body.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(">"):
-            continue
-        if _SIGNOFF.match(line):
-            break  # everything after "Thanks," is the signature
-        if _GREETING.match(line):
-            continue
-        lines.append(line)
-    text = " ".join(lines)
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
-
-
-def quotable(sentence: str, limit: int = 200, minimum: int = 8) -> str | None:
-    """The sentence if it is safe to quote back (short, no address, link or machine-aimed text)."""
-    s = " ".join(sentence.split())
-    if not minimum <= len(s) <= limit or _UNQUOTABLE.search(s):
-        return None
-    return s
-
-
-class TopicHit(NamedTuple):
-    topic: Topic
-    sentence: str | None   # the sentence it was found in, when it is safe to quote
-
-
-_MACHINE_AIMED = _rx(r"\bignore\b|instruction|assistant|\bsystem\s*:|prompt|<!--|-->")
-_KIND_ORDER = {"objection": 0, "question": 1, "request": 2}
-
-
-def detect_topics(text: str | None) -> list[TopicHit]:
-    """Objections, then questions, then requests in a message, each topic once, in order of appearance.
-
-    A sentence written at a machine ("ignore previous instructions...") is not read for topics at all.
-    """
-    hits: dict[str, tuple[int, TopicHit]] = {}
-    for position, sentence in enumerate(body_sentences(text)):
-        if _MACHINE_AIMED.search(sentence):
-            continue
-        for topic in TOPICS:
-            if not topic.pattern.search(sentence):
-                continue
-            if topic.key == "pricing" and "price" in hits:
-                continue  # the budget objection already covers it
-            quoted = quotable(sentence)
-            if topic.key in hits:
-                # The question itself says more than the sentence that set it up: quote that one.
-                first, hit = hits[topic.key]
-                if quoted and quoted.endswith("?") and not (hit.sentence or "").endswith("?"):
-                    hits[topic.key] = (first, TopicHit(topic, quoted))
-                continue
-            hits[topic.key] = (position, TopicHit(topic, quoted))
-    ordered = sorted(hits.values(), key=lambda ph: (_KIND_ORDER[ph[1].topic.kind], ph[0]))
-    return [hit for _, hit in ordered]
-
-
-def opted_out(text: str | None) -> str | None:
-    for sentence in body_sentences(text):
-        if OPT_OUT.search(sentence):
-            return quotable(sentence) or "asked us to stop"
-    return None
-
-
-def first_name_of(name: str | None) -> str | None:
-    if not name:
-        return None
-    clean = " ".join(name.split())
-    return clean if _NAME_OK.match(clean) else None
-
-
-def day_phrase(moment: datetime, now: datetime) -> str:
-    """'earlier today', 'yesterday', 'on Tuesday' (this week), 'on 3 November' (older)."""
-    days = (now.date() - moment.date()).days
-    if days <= 0:
-        return "earlier today"
-    if days == 1:
-        return "yesterday"
-    if days < 7:
-        return f"on {WEEKDAYS[moment.weekday()]}"
-    return f"on {moment.day} {moment:%B}"
-
-
-def _join(items: Sequence[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def one_line(text: str, limit: int) -> str:
-    return " ".join(text.split())[:limit]
-
-
-def outside_references(text: str, allowed: Iterable[str] = ()) -> list[str]:
-    """Email addresses and links in text that the context did not provide."""
-    known = {a.lower() for a in allowed if a}
-    found = [m.group(0) for m in _ADDRESS.finditer(text)] + [m.group(0).rstrip(".,)") for m in _LINK.finditer(text)]
-    return [f for f in found if f.lower() not in known]
+BETTER_BY = 1.25            # a later gap or another channel must beat the current one by 25 % (and 2 points)
+BETTER_BY_POINTS = 0.02
+EXHAUSTED_RATE = 0.05
+HARD_MAX_ATTEMPTS = 8       # never more than this many unanswered touches in a row, whatever history says
+WAIT_MAX_DAYS = 14
 
 
 # == context ========================================================================================
-class EmailItem(Frozen):
-    email_id: int
-    direction: Literal["inbound", "outbound"]
-    sent_at: datetime
-    subject: str | None = None     # untrusted
-    body: str | None = None        # untrusted
-    opened_at: datetime | None = None
-    replied_at: datetime | None = None
-
-
-class ContentItem(Frozen):
-    kind: Literal["page_view", "content_download", "form_submit", "email_clicked"]
-    at: datetime
-    url: str | None = None         # untrusted (as logged)
-    title: str | None = None       # page title or asset name, untrusted
-
-
-class MeetingItem(Frozen):
-    meeting_id: int | None = None  # None: a meeting known only from the activity log
-    title: str | None = None
-    starts_at: datetime
-    status: str = "completed"
-
-
 class TouchItem(Frozen):
     kind: Literal["call", "linkedin_message", "note", "email_sent"]
     at: datetime
     summary: str | None = None     # untrusted
-
-
-class DealRef(Frozen):
-    deal_id: int
-    name: str
-    stage: str
-    amount: float | None = None
-    currency: str = "USD"
-    days_in_stage: float | None = None
-    expected_close: date | None = None
 
 
 class Resource(Frozen):
@@ -518,176 +120,6 @@ class PendingItem(Frozen):
     kind: Literal["scheduled_email", "outbox_email", "open_task", "queued_decision"]
     at: datetime | None = None     # when it goes out or is due, if known
     label: str | None = None       # an email subject or task title (may be typed by a person: untrusted)
-
-
-# -- what the team's own history taught ------------------------------------------------------------
-RESPONSE_DAYS = 7           # a touch "got a response" when the contact replied, met or picked up within this
-PLAYBOOK_DAYS = 365
-MIN_EVIDENCE = 20           # touches a rate needs before it may steer a decision
-PRIOR_WEIGHT = 10           # each rate is shrunk toward the team's overall rate by this many pseudo-touches
-BETTER_BY = 1.25            # a later gap or another channel must beat the current one by 25 % (and 2 points)
-BETTER_BY_POINTS = 0.02
-MAX_ATTEMPTS = 5            # from the 5th unanswered touch on, the sequence stops unless history says it pays
-EXHAUSTED_RATE = 0.05
-HARD_MAX_ATTEMPTS = 8       # never more than this many unanswered touches in a row, whatever history says
-WAIT_MAX_DAYS = 14
-OUR_KINDS = ("email", "call", "linkedin_message")
-FOLLOW_UP_MIN_GAP = 3       # days of quiet before a touch counts as a follow-up (not a turn in a live conversation)
-GAP_BUCKETS: tuple[tuple[float, float | None, str], ...] = (
-    (0, 3, "<3"), (3, 5, "3-4"), (5, 8, "5-7"), (8, 14, "8-13"), (14, 30, "14-29"), (30, None, "30+"),
-)
-KIND_WORDS = {"email": "emails", "call": "calls", "linkedin_message": "LinkedIn messages"}
-
-
-class Rate(Frozen):
-    sent: int = 0
-    responded: int = 0
-
-
-class Playbook(Frozen):
-    """Response rates of the team's own past touches (emails, calls, LinkedIn messages).
-
-    A touch counts as answered when the contact replied, met or picked up the phone within
-    `response_days`. Only follow-ups count: touches after at least FOLLOW_UP_MIN_GAP quiet days (or
-    the very first touch), since a turn inside a live conversation is answered anyway. `attempt`
-    is the touch's place in a run of unanswered touches (1 = the first since the contact last
-    responded); `gap` the days since the previous touch either way.
-    """
-
-    window_days: int = PLAYBOOK_DAYS
-    response_days: int = RESPONSE_DAYS
-    touches: int = 0
-    responded: int = 0
-    by_kind: dict[str, Rate] = Field(default_factory=dict)
-    by_attempt: dict[str, Rate] = Field(default_factory=dict)        # "1" .. "4", "5+"
-    by_gap: dict[str, Rate] = Field(default_factory=dict)            # GAP_BUCKETS labels
-    by_kind_attempt: dict[str, Rate] = Field(default_factory=dict)   # "email:1", "call:3+", ...
-
-    @property
-    def base_rate(self) -> float:
-        return self.responded / self.touches if self.touches else 0.0
-
-    def smoothed(self, rate: Rate | None) -> float:
-        rate = rate or Rate()
-        return (rate.responded + PRIOR_WEIGHT * self.base_rate) / (rate.sent + PRIOR_WEIGHT)
-
-    def evidence(self, table: str, key: str) -> tuple[float, Rate] | None:
-        """(smoothed rate, counts) when the table has enough touches under `key`, else None."""
-        rate = getattr(self, table).get(key)
-        if rate is None or rate.sent < MIN_EVIDENCE:
-            return None
-        return self.smoothed(rate), rate
-
-
-class TouchEvent(NamedTuple):
-    at: datetime
-    kind: Literal["email", "call", "linkedin_message", "reply", "meeting"]
-    connected: bool = False   # a call that reached the person: a conversation, so a response in itself
-
-
-def gap_bucket(days: float) -> str:
-    for lo, hi, label in GAP_BUCKETS:
-        if days >= lo and (hi is None or days < hi):
-            return label
-    return GAP_BUCKETS[0][2]
-
-
-def _gap_lo(label: str) -> float:
-    return next(lo for lo, _, name in GAP_BUCKETS if name == label)
-
-
-def attempt_bucket(n: int) -> str:
-    return f"{MAX_ATTEMPTS}+" if n >= MAX_ATTEMPTS else str(max(n, 1))
-
-
-def kind_attempt_bucket(kind: str, n: int) -> str:
-    return f"{kind}:{'3+' if n >= 3 else max(n, 1)}"
-
-
-def run_state(events: Sequence[TouchEvent]) -> tuple[int, datetime | None]:
-    """(our unanswered touches in a row at the end, when they last responded) for a timeline."""
-    unanswered, responded_at = 0, None
-    for e in sorted(events, key=lambda e: e.at):
-        if e.kind in OUR_KINDS and not e.connected:
-            unanswered += 1
-        else:
-            unanswered, responded_at = 0, e.at
-    return unanswered, responded_at
-
-
-def learn_playbook(timelines: Iterable[Sequence[TouchEvent]], as_of: datetime, window_days: int = PLAYBOOK_DAYS) -> Playbook:
-    """Count, for every touch of ours in the window, whether the contact responded within RESPONSE_DAYS.
-
-    Touches younger than RESPONSE_DAYS are left out: their answer may still come, and counting
-    them as unanswered would teach that recent follow-ups fail.
-    """
-    since, mature = as_of - timedelta(days=window_days), as_of - timedelta(days=RESPONSE_DAYS)
-    tables: dict[str, dict[str, list[int]]] = {"by_kind": {}, "by_attempt": {}, "by_gap": {}, "by_kind_attempt": {}}
-    total = [0, 0]
-
-    def count(table: str, key: str, hit: bool) -> None:
-        cell = tables[table].setdefault(key, [0, 0])
-        cell[0] += 1
-        cell[1] += hit
-
-    for timeline in timelines:
-        events = sorted((e for e in timeline if e.at <= as_of), key=lambda e: e.at)
-        attempts, previous = 0, None
-        for i, e in enumerate(events):
-            if e.kind in OUR_KINDS:
-                attempts += 1
-                gap = (e.at - previous).total_seconds() / 86400 if previous is not None else None
-                # Only follow-ups are counted: a touch inside a live conversation is answered anyway.
-                if since <= e.at <= mature and (gap is None or gap >= FOLLOW_UP_MIN_GAP):
-                    limit = e.at + timedelta(days=RESPONSE_DAYS)
-                    hit = e.connected or any(r.kind not in OUR_KINDS or r.connected
-                                             for r in _between(events, i + 1, e.at, limit))
-                    total[0] += 1
-                    total[1] += hit
-                    count("by_kind", e.kind, hit)
-                    count("by_attempt", attempt_bucket(attempts), hit)
-                    count("by_kind_attempt", kind_attempt_bucket(e.kind, attempts), hit)
-                    if gap is not None:
-                        count("by_gap", gap_bucket(gap), hit)
-                if e.connected:
-                    attempts = 0
-            else:
-                attempts = 0
-            previous = e.at
-    order = {label: i for i, (_, _, label) in enumerate(GAP_BUCKETS)}
-    return Playbook(window_days=window_days, touches=total[0], responded=total[1],
-                    **{t: {k: Rate(sent=v[0], responded=v[1]) for k, v in sorted(cells.items(), key=lambda kv: (order.get(kv[0], 0), kv[0]))}
-                       for t, cells in tables.items()})
-
-
-def _between(events: Sequence[TouchEvent], start: int, after: datetime, until: datetime) -> Iterator[TouchEvent]:
-    for e in events[start:]:
-        if e.at > until:
-            return
-        if e.at > after:
-            yield e
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:.0f} %"
-
-
-def rate_words(pb: Playbook, table: str, key: str, what: str) -> str:
-    rate = getattr(pb, table).get(key) or Rate()
-    return f"{what} got a response {_pct(pb.smoothed(rate))} of the time ({rate.responded} of {rate.sent})"
-
-
-def playbook_summary(pb: Playbook | None) -> list[str]:
-    """The learned rates as lines a person (or a model) reads."""
-    if pb is None or pb.touches == 0:
-        return ["no past touches to learn from yet"]
-    lines = [f"{pb.touches} touches in the last {pb.window_days} days, {_pct(pb.base_rate)} answered within {pb.response_days} days"]
-    for table, title in (("by_kind", "by channel"), ("by_attempt", "by place in an unanswered run"),
-                         ("by_gap", "by days since the previous touch"), ("by_kind_attempt", "by channel and place in the run")):
-        cells = getattr(pb, table)
-        if cells:
-            lines.append(f"{title}: " + "; ".join(f"{k} {_pct(pb.smoothed(r))} ({r.responded}/{r.sent})" for k, r in cells.items()))
-    return lines
 
 
 class Context(Frozen):
@@ -882,7 +314,7 @@ def _stage(ctx: Context) -> str:
 
 def stop_for(ctx: Context, sig: Signals) -> Stop | None:
     """The facts that end a sequence whatever anyone proposes. Checked again in proposals()."""
-    name = _name(ctx)
+    name = contact_name(ctx)
     if ctx.unsubscribed:
         return Stop("unsubscribed", f"{name} is marked unsubscribed on the record ({one_line(ctx.unsubscribed, 60)})", None, 0.95)
     if sig.opt_out is not None and sig.last_inbound is not None:
@@ -919,7 +351,7 @@ def exhausted(ctx: Context) -> Stop | None:
         rate, counts = ev
         if rate >= EXHAUSTED_RATE and n < HARD_MAX_ATTEMPTS:
             return None
-        said = (f"the team's touches at that point got a response only {_pct(rate)} of the time "
+        said = (f"the team's touches at that point got a response only {pct(rate)} of the time "
                 f"({counts.responded} of {counts.sent})")
         return Stop("sequence_exhausted", f"{seen}, and {said}", handoff, 0.85)
     if n < MAX_ATTEMPTS + 1:
@@ -933,7 +365,7 @@ def pending_words(ctx: Context) -> str:
         what = {"scheduled_email": "an email scheduled", "outbox_email": "an email waiting in the outbox",
                 "open_task": "an open follow-up task", "queued_decision": "a follow-up waiting for approval"}[p.kind]
         return what + (f" for {p.at:%a %d %b %H:%M} UTC" if p.at else "")
-    return _join([one(p) for p in ctx.pending[:3]])
+    return join_words([one(p) for p in ctx.pending[:3]])
 
 
 @dataclass
@@ -957,21 +389,16 @@ def _fresh_intent(ctx: Context, sig: Signals) -> ContentItem | None:
     return None
 
 
-def _days(value: float) -> str:
-    n = int(value)
-    return f"{n} day{'s' if n != 1 else ''}"
-
-
 def timing(ctx: Context, sig: Signals) -> Timing:
     """Now, or later: the gap since the last touch against the gaps that got answers in the team's history."""
     gap = ctx.days_since_last_contact
     if gap is None:
         return Timing(True, "never contacted: the first touch goes out now")
-    quiet = f"quiet for {_days(gap)}"
+    quiet = f"quiet for {days_text(gap)}"
     intent = _fresh_intent(ctx, sig)
     if intent is not None:
-        return Timing(True, f"{quiet}, and they showed intent since ({_content_words(intent, ctx.as_of)}): strike now")
-    if _late_stage(ctx):
+        return Timing(True, f"{quiet}, and they showed intent since ({content_words(intent, ctx.as_of)}): strike now")
+    if late_stage(ctx):
         return Timing(True, f"{quiet} in a late-stage deal: no reason to wait")
     pb = ctx.playbook
     # The gap that counts is the one when the follow-up lands: the next good slot, not this minute.
@@ -982,16 +409,16 @@ def timing(ctx: Context, sig: Signals) -> Timing:
         return Timing(True, f"{quiet}; too little history to time it better")
     best_label, best = current, here
     for lo, _, label in GAP_BUCKETS:
-        if lo <= _gap_lo(current) or lo - gap > WAIT_MAX_DAYS:
+        if lo <= gap_start(current) or lo - gap > WAIT_MAX_DAYS:
             continue
         ev = pb.evidence("by_gap", label)
         if ev and ev[0] > best[0]:
             best_label, best = label, ev
     if best_label != current and best[0] >= here[0] * BETTER_BY and best[0] - here[0] >= BETTER_BY_POINTS:
         last = _last_touch_at(ctx) or ctx.as_of
-        revisit = max(ctx.as_of, last + timedelta(days=_gap_lo(best_label))).replace(second=0, microsecond=0)
+        revisit = max(ctx.as_of, last + timedelta(days=gap_start(best_label))).replace(second=0, microsecond=0)
         words = (f"{quiet}: the team's follow-ups {best_label} days after the last touch got a response "
-                 f"{_pct(best[0])} of the time ({best[1].responded} of {best[1].sent}), against {_pct(here[0])} "
+                 f"{pct(best[0])} of the time ({best[1].responded} of {best[1].sent}), against {pct(here[0])} "
                  f"({here[1].responded} of {here[1].sent}) at {current} days when it would land, so wait until {revisit:%a %d %b}")
         return Timing(False, words, revisit, True)
     return Timing(True, f"{quiet}; {rate_words(pb, 'by_gap', current, f'follow-ups landing {current} days after the last touch')}",
@@ -1005,8 +432,8 @@ def choose_channel(ctx: Context, sig: Signals) -> tuple[Channel, str, bool]:
         if ctx.has_phone:
             return "call", "no email address on record, but a phone number", True
         return "linkedin_message", "no email address or phone number on record, only LinkedIn", True
-    if _late_stage(ctx) and quiet is not None and quiet >= LATE_STAGE_QUIET_DAYS and ctx.has_phone:
-        return "call", f"a {ctx.deal.stage} deal silent for {_days(quiet)} deserves a call", True
+    if late_stage(ctx) and quiet is not None and quiet >= LATE_STAGE_QUIET_DAYS and ctx.has_phone:
+        return "call", f"a {ctx.deal.stage} deal silent for {days_text(quiet)} deserves a call", True
     n = ctx.unanswered_touches + 1
     pb = ctx.playbook
     if ctx.has_phone and pb is not None and n >= 2:
@@ -1014,8 +441,8 @@ def choose_channel(ctx: Context, sig: Signals) -> tuple[Channel, str, bool]:
         call = pb.evidence("by_kind_attempt", kind_attempt_bucket("call", n))
         if email and call:
             place = kind_attempt_bucket("email", n).split(":")[1]
-            compare = (f"at touch {place} of an unanswered run the team's calls got a response {_pct(call[0])} of the time "
-                       f"({call[1].responded} of {call[1].sent}), emails {_pct(email[0])} ({email[1].responded} of {email[1].sent})")
+            compare = (f"at touch {place} of an unanswered run the team's calls got a response {pct(call[0])} of the time "
+                       f"({call[1].responded} of {call[1].sent}), emails {pct(email[0])} ({email[1].responded} of {email[1].sent})")
             if call[0] >= email[0] * BETTER_BY and call[0] - email[0] >= BETTER_BY_POINTS:
                 return "call", compare, True
             return "email", compare, True
@@ -1027,356 +454,13 @@ def choose_channel(ctx: Context, sig: Signals) -> tuple[Channel, str, bool]:
     return "email", "email is working with this contact" if ctx.pattern.opened_in_a_row else "email first", False
 
 
-# == offline reasoning: the words ===================================================================
-_GENERIC_PAGES = re.compile(r"^/?$|^/(about|careers|jobs|blog/?$|privacy|terms|login|signup|contact)\b", re.IGNORECASE)
-_DEMO_FORM = re.compile(r"demo|contact[-_ ]?sales|talk[-_ ]?to[-_ ]?sales|book|trial|quote", re.IGNORECASE)
-# What a page or asset is about -> one sentence offering the next useful thing (no product claims).
-CONTENT_OFFERS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (_rx(r"pric|plans?\b"), "If it helps, I can put the options for a team your size in writing, so you have the numbers in one place."),
-    (_rx(r"secur|soc ?2|trust|complian|gdpr"), "If your IT or security team has a checklist, I can send our security documentation and answer it point by point."),
-    (_rx(r"integrat|salesforce|hubspot|snowflake|connector|api\b|docs"), "If it helps, I can show how it connects to your own stack, with your objects and fields."),
-    (_rx(r"case[- ]stud|customer stor"), "Happy to share how that team set it up, or a similar story from your industry."),
-    (_rx(r"roi|calculator|business case"), "Happy to go through the numbers with you, with your own inputs."),
-    (_rx(r"benchmark|report"), "Happy to walk you through how your numbers compare with the teams in it."),
-    (_rx(r"forecast"), "If useful, I can show how teams like yours run their weekly forecast with it."),
-    (_rx(r"demo"), "I can set up a session around your own reports."),
-    (_rx(r"playbook|template|guide|checklist"), "If useful, I can show how other teams put it into practice."),
-)
-DEFAULT_OFFER = "If useful, I can show how teams like yours put this into practice."
-_SECTION_NAMES = {"pricing": "pricing page", "security": "security page", "trust": "trust page", "integrations": "integrations page",
-                  "product": "product page", "case-studies": "customer stories", "docs": "documentation", "demo": "demo page"}
-
-
-def offer_for(*texts: str | None) -> str:
-    joined = " ".join(t for t in texts if t)
-    for rx, offer in CONTENT_OFFERS:
-        if rx.search(joined):
-            return offer
-    return DEFAULT_OFFER
-
-
-def _page_name(item: ContentItem) -> str:
-    """A page as a person names it: its title, else its address in words ('/pricing' -> 'pricing page')."""
-    title = one_line(item.title or "", 80)
-    if title and quotable(title, 80, 2):
-        return title if title.lower().endswith(("page", "stories", "documentation")) else f"{title} page"
-    path = one_line(item.url or "", 120).split("?")[0].strip("/")
-    if not path or not quotable(path, 120, 2):
-        return "website"
-    parts = path.split("/")
-    if len(parts) == 1 and parts[0].lower() in _SECTION_NAMES:
-        return _SECTION_NAMES[parts[0].lower()]
-    words = " ".join(parts[-1].replace("-", " ").replace("_", " ").split())
-    if parts[0].lower() == "case-studies":
-        return f"customer story \u201c{words[:1].upper() + words[1:]}\u201d"
-    if parts[0].lower() == "blog":
-        return f"article \u201c{words[:1].upper() + words[1:]}\u201d"
-    return f"{words} page" if words else "website"
-
-
-def _asset_name(item: ContentItem) -> str | None:
-    name = one_line(item.title or item.url or "", 100)
-    return name if quotable(name, 100, 2) else None
-
-
-def _content_words(item: ContentItem, now: datetime) -> str:
-    when = day_phrase(item.at, now)
-    if item.kind == "content_download":
-        return f"downloaded the {_asset_name(item) or 'a resource'} {when}"
-    if item.kind == "form_submit":
-        return f"filled in a form {when}"
-    return f"read the {_page_name(item)} {when}"
-
-
-def _specific_pages(items: list[ContentItem]) -> list[ContentItem]:
-    """Pages worth mentioning: not the home page or careers; each page once, newest first."""
-    seen, out = set(), []
-    for p in items:
-        if p.kind != "page_view":
-            continue
-        name = _page_name(p)
-        key = name.lower()
-        if key in seen or name == "website" or (p.url and _GENERIC_PAGES.match(p.url)):
-            continue
-        seen.add(key)
-        out.append(p)
-    return out
-
-
-def _of_kind(items: list[ContentItem], kind: str) -> list[ContentItem]:
-    return [i for i in items if i.kind == kind]
-
-
-def _resource_for(ctx: Context, topics: list[TopicHit]) -> int | None:
-    """The listed resource (with a link) that speaks to what they asked, if any."""
-    already = {(c.title or "").lower() for c in ctx.content if c.kind == "content_download"}
-    ranked = sorted(range(len(ctx.resources)), key=lambda i: (-ctx.resources[i].uses, i))
-    # Only a resource with a link can be sent; one known by name alone would be an empty promise.
-    usable = [i for i in ranked if ctx.resources[i].title.lower() not in already and ctx.resources[i].url
-              and ctx.resources[i].url.lower().startswith(("http://", "https://")) and quotable(ctx.resources[i].title, 120, 2)]
-    for hit in topics:  # the main point of their email first, then the others
-        for i in usable:
-            if any(w in ctx.resources[i].title.lower() for w in hit.topic.resource_words):
-                return i
-    return None
-
-
-def _stage_key(ctx: Context) -> str:
-    return (ctx.deal.stage if ctx.deal else ctx.lifecycle_stage or "lead").lower()
-
-
-def _late_stage(ctx: Context) -> bool:
-    return ctx.deal is not None and any(s in ctx.deal.stage.lower() for s in LATE_STAGES)
-
-
-def _day_options(slot: datetime, rep: RepHours) -> str:
-    """'Tuesday or Wednesday': the two working days after the send time, in the owner's zone."""
-    zone = zone_of(rep.timezone)
-    day = to_local(slot, zone).date()
-    picks: list[str] = []
-    while len(picks) < 2:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            picks.append(WEEKDAYS[day.weekday()])
-    return " or ".join(picks)
-
-
-def _ask(ctx: Context, slot: datetime, rep: RepHours) -> str:
-    stage = _stage_key(ctx)
-    days = _day_options(slot, rep)
-    if "negotiat" in stage or "contract" in stage:
-        return "What is still open on your side to get this signed? If it is quicker, I can join a call with your legal or procurement team."
-    if "proposal" in stage:
-        return f"Is there anything in the proposal I can clarify before it goes to finance? I could walk your team through it on {days}."
-    if "demo" in stage:
-        return f"Would a short session with your team on {days} help to work through the open questions?"
-    return f"Would a 20-minute call on {days} be useful?"
-
-
-@dataclass
-class Anchor:
-    """Sentences that refer to what the contact did, the facts they refer to, a subject line."""
-
-    lines: list[str] = field(default_factory=list)
-    refs: list[str] = field(default_factory=list)
-    subject: str | None = None
-    asked_for_meeting: bool = False
-    offers: set[str] = field(default_factory=set)
-
-    def offer(self, *texts: str | None) -> str:
-        """' <offer>' for what they read, or '' when the message already made that offer."""
-        said = offer_for(*texts)
-        if said in self.offers:
-            return ""
-        self.offers.add(said)
-        return " " + said
-
-    def add(self, line: str, ref: str, subject: str | None = None) -> None:
-        self.lines.append(line)
-        self.refs.append(ref)
-        self.subject = self.subject or subject
-
-
-def _reply_subject(inbound: EmailItem) -> str | None:
-    if inbound.subject and quotable(inbound.subject, 150, 2):
-        clean = one_line(inbound.subject, 150)
-        return clean if clean.lower().startswith("re:") else f"Re: {clean}"
-    return None
-
-
-def _from_their_email(ctx: Context, sig: Signals, a: Anchor) -> None:
-    """Answer their last email: quote its main point and respond to each objection or question."""
-    inbound = sig.last_inbound
-    if inbound is None:
-        return
-    when = day_phrase(inbound.sent_at, ctx.as_of)
-    subject = _reply_subject(inbound)
-    if sig.wrong_person:
-        a.add("Thanks for letting me know you are not the right person for this. Could you point me to the colleague who "
-              f"looks after it at {_company(ctx) or 'your company'}?", f"said {when} they are not the right person",
-              subject or "Who should I talk to?")
-        return
-    if not sig.topics:
-        a.add(f"Thank you for your email {when}.", f"their email {when}", subject)
-        return
-    main = next((h for h in sig.topics if h.topic.kind != "request"), sig.topics[0])
-    if main.sentence:
-        verb = "asked" if main.sentence.endswith("?") else "wrote"
-        a.add(f"In your email {when} you {verb}: \u201c{main.sentence}\u201d", f"their email {when} about {main.topic.label}", subject)
-    else:
-        a.add(f"In your email {when} you raised {main.topic.label}.", f"their email {when} about {main.topic.label}", subject)
-    if main.topic.kind != "request":
-        a.lines.append(main.topic.answer)
-    for extra in sig.topics:
-        if extra is not main and extra.topic.kind != "request":
-            answer = re.sub(r"^On [^:]{1,40}:\s*", "", extra.topic.answer)  # "You also raised pricing: on pricing: ..." reads badly
-            if not answer.startswith("I "):
-                answer = answer[:1].lower() + answer[1:]
-            a.lines.append(f"You also raised {extra.topic.label}: {answer}")
-            break
-    a.asked_for_meeting = any(h.topic.kind == "request" for h in sig.topics)
-
-
-def _from_content(ctx: Context, items: list[ContentItem], a: Anchor, *, fresh: bool) -> None:
-    """A demo request, the pages read, the assets downloaded, the links clicked."""
-    forms = [f for f in _of_kind(items, "form_submit") if _DEMO_FORM.search(f"{f.title or ''} {f.url or ''}")]
-    if forms and fresh and not a.lines:
-        when = day_phrase(forms[0].at, ctx.as_of)
-        a.add(f"Thank you for asking for a demo {when}.", f"asked for a demo {when}", "Your demo request")
-        a.asked_for_meeting = True
-    pages = _specific_pages(items)
-    if pages and len(a.lines) < 3:
-        newest = pages[0]
-        when = day_phrase(newest.at, ctx.as_of)
-        names = [_page_name(p) for p in pages[:2]]
-        lead = "I noticed you were looking at" if fresh else "Earlier you were looking at"
-        also = f", and the {names[1]} as well" if len(names) == 2 else ""
-        a.add(f"{lead} our {names[0]} {when}{also}.{a.offer(newest.title, newest.url)}",
-              "; ".join(f"read {p.url or p.title} {day_phrase(p.at, ctx.as_of)}" for p in pages[:2]),
-              f"{_title_case(names[0].removesuffix(' page'))}: next steps" if fresh else None)
-    downloads = [d for d in _of_kind(items, "content_download") if _asset_name(d)]
-    if downloads and len(a.lines) < 3:
-        d = downloads[0]
-        name, when = _asset_name(d), day_phrase(d.at, ctx.as_of)
-        a.add(f"You downloaded the {name} {when}.{a.offer(name)}", f"downloaded {name} {when}", f"The {name}")
-    clicks = [c for c in _of_kind(items, "email_clicked") if _asset_name(c)]
-    if clicks and not a.lines:
-        c = clicks[0]
-        a.add(f"You clicked through from our note \u201c{_asset_name(c)}\u201d {day_phrase(c.at, ctx.as_of)}.{a.offer(c.title)}",
-              f"clicked a link in \u201c{_asset_name(c)}\u201d", f"Re: {_asset_name(c)}")
-
-
-def _title_case(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def anchor(ctx: Context, sig: Signals, topic: str | None = None) -> Anchor:
-    """What a follow-up opens with, most telling first: what they did since we last wrote, the last
-    meeting, what they did before, their earlier question (`topic` when a resource answers that
-    one), then our last note."""
-    a = Anchor()
-    _from_content(ctx, sig.fresh, a, fresh=True)
-    if not a.lines and sig.last_meeting is not None and (sig.last_touch_at is None or sig.last_meeting.starts_at >= sig.last_touch_at):
-        m = sig.last_meeting
-        title = one_line(m.title or "", 120)
-        what = f"the {title}" if title and quotable(title, 120, 2) else "our meeting"
-        a.add(f"Thanks again for {what} {day_phrase(m.starts_at, ctx.as_of)}.", f"meeting {day_phrase(m.starts_at, ctx.as_of)}",
-              "Next steps after our meeting")
-    if not a.lines:
-        _from_content(ctx, sig.older, a, fresh=False)
-    if not a.lines and sig.last_inbound is not None and sig.topics and (topic or sig.topics[0].topic.kind != "request"):
-        label = topic or sig.topics[0].topic.label
-        a.add(f"I wanted to check that my answer on {label} covered what you needed.", f"their earlier question about {label}")
-    if not a.lines and sig.last_outbound_subject:
-        a.add(f"I am following up on my note \u201c{sig.last_outbound_subject}\u201d.", "our last email", f"Re: {sig.last_outbound_subject}")
-    if not a.lines:
-        visits = [i for i in sig.fresh + sig.older if i.kind == "page_view"]
-        if visits:
-            when = day_phrase(visits[0].at, ctx.as_of)
-            a.add(f"I saw you visited our website {when}. {DEFAULT_OFFER}", f"visited the website {when}")
-    return a
-
-
-def _name(ctx: Context) -> str:
-    return one_line(ctx.name or f"contact {ctx.contact_id}", 80)
-
-
-def _greeting(ctx: Context) -> str:
-    first = first_name_of(ctx.first_name) or (first_name_of(ctx.name.split()[0]) if ctx.name else None)
-    return f"Hi {first}," if first else "Hello,"
-
-
-def _sign(rep: RepHours) -> str:
-    return f"Best,\n{rep.name}" if rep.user_id else "Best regards"
-
-
-def _company(ctx: Context) -> str | None:
-    return one_line(ctx.company, 80) if ctx.company and quotable(ctx.company, 80, 2) else None
-
-
-@dataclass
-class Draft:
-    subject: str | None
-    message: str
-    refers_to: list[str]
-    specific: bool                 # refers to something the contact did, not a generic nudge
-    resource_index: int | None = None
-
-
-def email_draft(ctx: Context, sig: Signals, slot: datetime, rep: RepHours) -> Draft:
-    resource_index = _resource_for(ctx, sig.topics) if sig.last_inbound is not None and sig.topics else None
-    covered = None
-    if resource_index is not None:
-        r = ctx.resources[resource_index]
-        covered = next((h.topic.label for h in sig.topics if any(w in r.title.lower() for w in h.topic.resource_words)), None)
-    a = anchor(ctx, sig, covered)
-    if resource_index is not None:
-        r = ctx.resources[resource_index]
-        a.lines.append(f"Our {one_line(r.title, 120)} covers {covered or 'it'} in more detail: {r.url}")
-        a.refs.append(f"resource: {r.title}")
-    quiet = ctx.days_since_last_contact
-    body = a.lines
-    if not body:
-        company = _company(ctx)
-        if quiet is None:
-            body = [f"I look after {company}'s account on our side and wanted to introduce myself." if company
-                    else "I wanted to introduce myself as your contact on our side."]
-        elif ctx.deal is not None:
-            body = [f"It has been {_days(quiet)} since we last spoke, and I did not want to let {one_line(ctx.deal.name, 120)} drop."]
-        else:
-            body = [f"It has been {_days(quiet)} since we last spoke."]
-    ask = _ask(ctx, slot, rep)
-    if a.asked_for_meeting:
-        ask = f"You asked to talk: would {_day_options(slot, rep)} work? Send me a time that suits you and I will book it."
-    message = "\n\n".join([_greeting(ctx), " ".join(body), ask, _sign(rep)])
-    subject = a.subject or (f"Next steps for {_company(ctx)}" if _company(ctx) else "Next steps")
-    return Draft(one_line(subject, SUBJECT_MAX), message, a.refs, bool(a.lines), resource_index)
-
-
-def reply_draft(ctx: Context, sig: Signals, slot: datetime, rep: RepHours) -> Draft:
-    """A suggested answer to their unanswered email, for the owner to edit and send."""
-    a = Anchor()
-    _from_their_email(ctx, sig, a)
-    ask = (f"Would {_day_options(slot, rep)} work for a call? Send me a time that suits you and I will book it."
-           if a.asked_for_meeting else _ask(ctx, slot, rep))
-    message = "\n\n".join([_greeting(ctx), " ".join(a.lines) or "Thank you for getting back to me.", ask, _sign(rep)])
-    subject = a.subject or "Re: your email"
-    return Draft(one_line(subject, SUBJECT_MAX), message, a.refs, bool(sig.topics))
-
-
-def call_points(ctx: Context, sig: Signals, why: str, slot: datetime, rep: RepHours) -> Draft:
-    a = anchor(ctx, sig)
-    company = _company(ctx)
-    quiet = ctx.days_since_last_contact
-    quiet_text = f"quiet for {_days(quiet)}" if quiet is not None else "never contacted"
-    points = [f"Call {_name(ctx)}" + (f" ({company})" if company else "") + f": {quiet_text}; {why}."]
-    if ctx.deal is not None:
-        points.append(f"Deal: {one_line(ctx.deal.name, 120)}, stage {ctx.deal.stage}"
-                      + (f" for {ctx.deal.days_in_stage:.0f} days" if ctx.deal.days_in_stage is not None else "") + ".")
-    if ctx.unanswered_touches:
-        run = "touch" if ctx.unanswered_touches == 1 else f"{ctx.unanswered_touches} touches"
-        points.append(f"Our last {run} got no answer"
-                      + (f" (last email: \u201c{sig.last_outbound_subject}\u201d)." if sig.last_outbound_subject else "."))
-    points.extend(f"Open point: {h.topic.talking_point}" for h in sig.topics[:2] if h.topic.kind != "request")
-    points.extend(f"They {r}." for r in a.refs[:3] if r.startswith(("read", "downloaded", "asked", "clicked", "visited")))
-    goal = "agree what is needed to sign" if _late_stage(ctx) else f"book a 20-minute call for {_day_options(slot, rep)}"
-    points.append(f"Goal: find out where things stand and {goal}.")
-    return Draft(None, "\n".join(f"- {p}" for p in points), a.refs, bool(a.lines))
-
-
-def linkedin_draft(ctx: Context, sig: Signals, slot: datetime, rep: RepHours) -> Draft:
-    a = anchor(ctx, sig)
-    body = a.lines[:2] or ["I tried to reach you by email and wanted to make sure my note did not get lost."]
-    text = f"{_greeting(ctx)} " + " ".join(body) + f" {_ask(ctx, slot, rep)}"
-    return Draft(None, text[:LINKEDIN_MAX], a.refs, bool(a.lines))
-
-
 def send_slot(ctx: Context) -> Slot:
     """The working-hours slot (weekdays only) closest to when this contact, else the owner's contacts, answered."""
     rep = ctx.owner or DEFAULT_REP
     after = ctx.as_of + timedelta(minutes=EMAIL_LEAD_MINUTES)
     slot = best_slot(rep, after, ctx.pattern.engagement, what="opens and replies",
-                     fallback=ctx.owner_pattern, fallback_what=f"answers from {rep.name}'s contacts")
+                     fallback=ctx.owner_pattern, fallback_what=f"answers from {rep.name}'s contacts",
+                     horizon_days=SEND_HORIZON_DAYS)
     if slot is None:  # pragma: no cover - a working week always has a slot
         return Slot(after, "no working-hours slot found in a week: sending after the lead time")
     return slot
@@ -1438,7 +522,7 @@ def offline_plan(ctx: Context) -> Decision:
 
 # == the agent ======================================================================================
 def _label(ctx: Context) -> str:
-    name = _name(ctx)
+    name = contact_name(ctx)
     return f"{name} ({one_line(ctx.deal.name, 60)})" if ctx.deal else name
 
 
@@ -1579,15 +663,15 @@ class FollowUpAgent:
             return ProposedAction(type="send_email", params=params, reason=f"follow-up {what}by email, {basis}")
         verb = "Call" if channel == "call" else "Send a LinkedIn message to"
         body = decision.message if channel == "call" else f"Message to send on LinkedIn:\n\n{decision.message}"
-        params = {"title": f"{verb} {_name(ctx)}"[:500],
+        params = {"title": f"{verb} {contact_name(ctx)}"[:500],
                   "description": (body + f"\n\nBest time: {decision.send_time_basis or send_at.isoformat(timespec='minutes')}")[:10000],
                   "contact_id": ctx.contact_id, "due_at": send_at.isoformat(), "kind": "follow_up"}
         return ProposedAction(type="create_task", params=self._owned(ctx, params), reason=f"follow-up by {channel.replace('_', ' ')}")
 
     def _handoff(self, ctx: Context, sig: Signals, stop: Stop, decision: Decision, due: datetime) -> ProposedAction:
-        name = _name(ctx)
+        name = contact_name(ctx)
         if stop.handoff == "reply":
-            about = _join([h.topic.label for h in sig.topics if h.topic.kind != "request"][:3])
+            about = join_words([h.topic.label for h in sig.topics if h.topic.kind != "request"][:3])
             when = day_phrase(sig.reply_at, ctx.as_of) if sig.reply_at else "recently"
             title = (f"Reply to {name}: their email {when} is unanswered" + (f" (about {about})" if about else "")
                      + ("; they asked for a call" if any(h.topic.kind == "request" for h in sig.topics) else ""))
@@ -1677,4 +761,4 @@ def _json(value: Any) -> str:
 
 AGENT = FollowUpAgent()
 
-__all__ = ["AGENT", "Context", "Decision", "FollowUpAgent", "Playbook", "TouchEvent", "learn_playbook"]
+__all__ = ["AGENT", "Context", "Decision", "FollowUpAgent"]

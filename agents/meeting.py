@@ -28,41 +28,35 @@ record.
 """
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, ClassVar, Literal, NamedTuple
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.base import Frozen, Prompt, Proposal, ProposedAction
-from agents.follow_up import (
+from agents.commitments import extract_commitments, similar_titles, task_title, transcript_warnings
+from agents.context_records import ContentItem, DealRef, EmailItem, MeetingItem
+from agents.due_dates import add_business_days
+from agents.email_topics import detect_topics, open_points, open_talking_points
+from agents.phrasing import day_phrase, join_words
+from agents.text_reading import MACHINE_AIMED, first_name_of, one_line, outside_references, printable
+from agents.transcripts import TRANSCRIPT_LIMIT, fold_name, is_person, match_participant, parse_transcript
+from agents.working_hours import (
     DEFAULT_REP,
     MIN_PATTERN_SAMPLES,
-    WEEKDAYS,
-    ContentItem,
-    DealRef,
-    EmailItem,
     Interval,
-    MeetingItem,
     RepHours,
     Slot,
     TimeHistogram,
-    _join,
     best_slot,
-    day_phrase,
+    candidate_slots,
     describe_histogram,
-    detect_topics,
-    first_name_of,
+    end_of_workday,
     in_working_hours,
-    one_line,
-    outside_references,
     overlaps,
-    quotable,
     to_local,
-    to_utc,
     zone_of,
 )
 
@@ -77,7 +71,6 @@ URGENT_DAILY_DECAY = 0.7      # ... for a contact who asked for a demo or is hot
 BRIEF_RECENT_ITEMS = 8
 ITEM_DEFAULT_BUSINESS_DAYS = 2
 ITEM_MAX_DAYS = 180
-TRANSCRIPT_LIMIT = 60_000
 
 
 # == context ========================================================================================
@@ -253,20 +246,13 @@ def _system() -> str:
 
 
 # == small helpers ==================================================================================
-def _safe(text: str | None, limit: int = 80, default: str = "") -> str:
-    """Imported text fit to print in a title or brief: one line, short, nothing machine-aimed."""
-    if not text:
-        return default
-    line = one_line(text, limit)
-    return line if quotable(line, limit) or (len(line) < 8 and line.replace(" ", "").isalnum()) else default
-
 
 def _company(ctx: Context) -> str:
-    return _safe(ctx.contact.company, 80)
+    return printable(ctx.contact.company, 80)
 
 
 def _person(ctx: Context) -> str:
-    return _safe(ctx.contact.name, 80, f"contact {ctx.contact.contact_id or ''}".strip())
+    return printable(ctx.contact.name, 80, f"contact {ctx.contact.contact_id or ''}".strip())
 
 
 def _first(ctx: Context) -> str | None:
@@ -282,7 +268,7 @@ def _stage_words(stage: str | None) -> str:
 
 
 def _page_label(item: ContentItem) -> str:
-    return _safe(item.title, 60) or _safe(item.url, 80)
+    return printable(item.title, 60) or printable(item.url, 80)
 
 
 # == invites ========================================================================================
@@ -332,7 +318,7 @@ def _interests(ctx: Context) -> list[str]:
     for item in facts.recent_content:
         if item.kind not in ("page_view", "content_download"):
             continue
-        label = _page_label(item) if item.kind == "page_view" else _safe(item.title, 80)
+        label = _page_label(item) if item.kind == "page_view" else printable(item.title, 80)
         raw = f"{item.title or ''} {item.url or ''}".strip()
         if not label or label.lower() in seen:
             continue
@@ -359,11 +345,11 @@ def invite_agenda(ctx: Context) -> str:
         lines.append("Walk through the open points in the proposal and terms")
     elif invite_duration(ctx) == 45:
         lines.append("Your goals and how you work today (10 minutes)")
-        lines.append("Live demo focused on what you looked at: " + (_join(read[:3]) if read else "your reporting workflow"))
+        lines.append("Live demo focused on what you looked at: " + (join_words(read[:3]) if read else "your reporting workflow"))
     else:
         lines.append("Your goals, current process and who is involved")
         if read:
-            lines.append("What you read about: " + _join(read[:3]))
+            lines.append("What you read about: " + join_words(read[:3]))
     lines.extend(f"Answer {a}" for a in asked[:2])
     if _read_pricing(ctx) and not any("pric" in a for a in asked):
         lines.append("Pricing options for your team's scope")
@@ -429,7 +415,7 @@ def _money(amount: float | None, currency: str) -> str:
 
 
 def _activity_line(a: ActivityRef) -> str | None:
-    detail = _safe(a.detail, 90)
+    detail = printable(a.detail, 90)
     words = {
         "page_view": f"read {detail}" if detail else "visited the website",
         "content_download": f"downloaded {detail}" if detail else "downloaded content",
@@ -446,24 +432,6 @@ def _activity_line(a: ActivityRef) -> str | None:
     return f"{a.at:%a %d %b}: {text}" if text else None
 
 
-def open_points(emails: Sequence[EmailItem]) -> list[str]:
-    """Questions and objections from the contact's emails, newest first, each topic once."""
-    out: list[str] = []
-    seen: set[str] = set()
-    inbound = sorted((e for e in emails if e.direction == "inbound"), key=lambda e: e.sent_at, reverse=True)
-    outbound = [e for e in emails if e.direction == "outbound"]
-    for e in inbound:
-        answered = any(o.sent_at > e.sent_at for o in outbound)
-        for hit in detect_topics(e.body):
-            if hit.topic.key in seen or hit.topic.kind == "request":
-                continue
-            seen.add(hit.topic.key)
-            said = f": \u201c{hit.sentence}\u201d" if hit.sentence else ""
-            state = "we replied since" if answered else "not answered yet"
-            out.append(f"{hit.topic.kind.capitalize()} on {hit.topic.label} ({e.sent_at:%d %b}, {state}){said}")
-    return out[:6]
-
-
 def stage_goals(stage: str | None) -> list[str]:
     s = _stage_words(stage)
     if "negotiat" in s or "contract" in s:
@@ -477,24 +445,12 @@ def stage_goals(stage: str | None) -> list[str]:
 
 def talking_points(emails: Sequence[EmailItem], stage: str | None) -> list[str]:
     """What to raise: each open question or objection of theirs (unanswered first), then the stage's goals."""
-    inbound = sorted((e for e in emails if e.direction == "inbound"), key=lambda e: e.sent_at, reverse=True)
-    outbound = [e for e in emails if e.direction == "outbound"]
-    open_first: list[tuple[bool, str]] = []
-    seen: set[str] = set()
-    for e in inbound:
-        answered = any(o.sent_at > e.sent_at for o in outbound)
-        for hit in detect_topics(e.body):
-            if hit.topic.kind == "request" or hit.topic.key in seen:
-                continue
-            seen.add(hit.topic.key)
-            open_first.append((answered, hit.topic.talking_point))
-    points = [p for _, p in sorted(open_first, key=lambda ap: ap[0])][:3]
-    return points + stage_goals(stage)
+    return open_talking_points(emails) + stage_goals(stage)
 
 
 def _who(ctx: Context) -> str:
     b = ctx.brief
-    role = _safe(ctx.contact.title, 80)
+    role = printable(ctx.contact.title, 80)
     company = _company(ctx)
     line = "Who: " + _person(ctx) + (f", {role}" if role else "") + (f" at {company}" if company else "")
     if b.score is not None:
@@ -505,20 +461,20 @@ def _who(ctx: Context) -> str:
             continue
         if p.side == "rep" and ctx.owner is not None and p.user_id == ctx.owner.user_id:
             continue  # the brief is for them
-        name = _safe(p.name, 60)
+        name = printable(p.name, 60)
         if not name:
             continue
-        title = _safe(p.title, 60)
+        title = printable(p.title, 60)
         others.append(f"{name} ({'our side' if p.side == 'rep' else title or 'their side'})")
     if others:
-        line += "; also attending: " + _join(others)
+        line += "; also attending: " + join_words(others)
     return line if line.endswith(".") else line + "."
 
 
 def decide_brief(ctx: Context) -> Decision:
     b = ctx.brief
     m = b.meeting
-    title = _safe(m.title, 120, "meeting")
+    title = printable(m.title, 120, "meeting")
     who = _person(ctx)
     if b.has_brief:
         return Decision(kind="brief", confidence=0.9,
@@ -530,16 +486,16 @@ def decide_brief(ctx: Context) -> Decision:
     lines.append(_who(ctx))
     if b.account is not None:
         a = b.account
-        bits = [x for x in (_safe(a.industry, 60), f"{a.employee_count:,} employees" if a.employee_count else None,
-                            _safe(a.country, 60)) if x]
-        lines.append(f"Account: {_safe(a.name, 80) or _company(ctx) or 'unknown'}" + (f" ({', '.join(bits)})" if bits else "") + ".")
+        bits = [x for x in (printable(a.industry, 60), f"{a.employee_count:,} employees" if a.employee_count else None,
+                            printable(a.country, 60)) if x]
+        lines.append(f"Account: {printable(a.name, 80) or _company(ctx) or 'unknown'}" + (f" ({', '.join(bits)})" if bits else "") + ".")
     else:
         lines.append("Account: none on record.")
     if b.deal is not None:
         d = b.deal
         stage_time = f" for {d.days_in_stage:.0f} days" if d.days_in_stage is not None else ""
         close = f", expected close {d.expected_close:%d %b %Y}" if d.expected_close else ""
-        lines.append(f"Deal: {_safe(d.name, 100, 'deal')}, stage {d.stage}{stage_time}, {_money(d.amount, d.currency)}{close}.")
+        lines.append(f"Deal: {printable(d.name, 100, 'deal')}, stage {d.stage}{stage_time}, {_money(d.amount, d.currency)}{close}.")
     else:
         lines.append(f"Deal: none open; lifecycle stage {b.lifecycle_stage or 'unknown'}.")
     recent = [line for line in (_activity_line(a) for a in b.activity[:BRIEF_RECENT_ITEMS]) if line]
@@ -547,7 +503,7 @@ def decide_brief(ctx: Context) -> Decision:
     lines.extend(f"- {r}" for r in recent)
     if b.previous_meetings:
         last = b.previous_meetings[-1]
-        lines.append(f"- Last meeting {last.starts_at:%d %b}: {_safe(last.title, 100, 'meeting')}")
+        lines.append(f"- Last meeting {last.starts_at:%d %b}: {printable(last.title, 100, 'meeting')}")
     lines.append("Open tasks:" if b.open_tasks else "Open tasks: none.")
     overdue = 0
     for t in b.open_tasks[:5]:
@@ -556,8 +512,8 @@ def decide_brief(ctx: Context) -> Decision:
             late = t.due_at < m.starts_at
             overdue += late
             due = f" (due {t.due_at:%d %b}{', before this meeting' if late else ''})"
-        owner = f" [{_safe(t.owner, 60)}]" if _safe(t.owner, 60) else ""
-        lines.append(f"- {_safe(t.title, 120, 'task')}{due}{owner}")
+        owner = f" [{printable(t.owner, 60)}]" if printable(t.owner, 60) else ""
+        lines.append(f"- {printable(t.title, 120, 'task')}{due}{owner}")
     points = open_points(b.emails)
     lines.append("Open questions and objections:" if points else "Open questions and objections: none found in their emails.")
     lines.extend(f"- {p}" for p in points)
@@ -579,192 +535,7 @@ def decide_brief(ctx: Context) -> Decision:
     return Decision(kind="brief", brief=text[:8000], confidence=confidence, reasoning=reasoning[:2000])
 
 
-# == action items: reading a transcript =============================================================
-class Utterance(NamedTuple):
-    speaker: str
-    text: str
-
-
-_LINE = re.compile(r"^\s*(?:\[?\(?\d{1,2}:\d{2}(?::\d{2})?\)?\]?\s*[-\u2013]?\s*)?(?P<speaker>[^\W\d_][\w .'\-]{0,59}?)\s*:\s+(?P<text>\S.*)$")
-# A speaker line by one of these is not a person in the meeting: text aimed at an AI, or notes.
-_NOT_A_PERSON_WORDS = frozenset({
-    "system", "assistant", "bot", "chatbot", "gpt", "chatgpt", "claude", "copilot", "llm", "model", "prompt",
-    "instruction", "instructions", "developer", "admin", "administrator", "note", "notes", "transcript",
-    "summary", "agenda", "warning", "important", "user", "tool", "function",
-})
-_AI = re.compile(r"^(ai|a\.i\.)$|\bAI\b")
-# Text written at a machine rather than said to people in a meeting.
-_MACHINE_AIMED = re.compile(
-    r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules?|above|previous|prior)\b|\bsystem prompt\b|"
-    r"\b(new|these|following) instructions\b|\bas an ai\b|\byou are (now )?(an? )?(ai|assistant|language model)\b|"
-    r"\b(assistant|system|ai)\s*:|<\s*/?\s*(system|instructions?|data)\b",
-    re.IGNORECASE)
-
-
-def _speaker_label(speaker: str) -> str:
-    """A speaker name fit to print in a note: name characters only, short."""
-    return one_line(re.sub(r"[^\w .'\-]", "", speaker), 40) or "an unnamed speaker"
-
-
-def is_person(speaker: str) -> bool:
-    """False for 'assistant', 'SYSTEM', 'AI Notes', 'Meeting bot' and the like."""
-    words = set(_fold(speaker).split())
-    return bool(words) and not (words & _NOT_A_PERSON_WORDS) and not _AI.search(speaker.strip())
-
-
-def parse_transcript(text: str) -> list[Utterance]:
-    """Speaker turns; a line without 'Name:' continues the turn before it."""
-    turns: list[Utterance] = []
-    for raw in text[:TRANSCRIPT_LIMIT].splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        m = _LINE.match(line)
-        if m and len(m.group("speaker").split()) <= 4:
-            turns.append(Utterance(" ".join(m.group("speaker").split()), m.group("text").strip()))
-        elif turns:
-            turns[-1] = Utterance(turns[-1].speaker, turns[-1].text + " " + line)
-    return turns
-
-
-def _fold(name: str) -> str:
-    return " ".join(re.sub(r"[^\w ]", " ", name.lower()).split())
-
-
-def match_participant(speaker: str, participants: Sequence[Participant]) -> Participant | None:
-    s = _fold(speaker)
-    if not s:
-        return None
-    exact = [p for p in participants if _fold(p.name) == s]
-    if exact:
-        return exact[0]
-    tokens = set(s.split())
-    # "Nina" for "Nina Patel", or "Ms Patel": one participant sharing a name part, and only one.
-    partial = [p for p in participants if tokens & set(_fold(p.name).split())]
-    return partial[0] if len(partial) == 1 else None
-
-
-_COMMIT = re.compile(
-    r"\b(?P<who>I|we)\s*(?P<modal>'ll|\u2019ll|\swill|\sam going to|'m going to|\u2019m going to|\sare going to|'re going to|"
-    r"\u2019re going to|\sshall|\scan)\s+(?P<rest>(?:[^.!?;]|[.](?=\S))+)", re.IGNORECASE)
-_LET_ME = re.compile(r"\blet me\s+(?P<rest>(?:[^.!?;]|[.](?=\S))+)", re.IGNORECASE)
-# "I'll send the quote, and I'll call legal": two commitments, one clause each.
-_CLAUSES = re.compile(r";\s*|,?\s+(?:and|then|but|also)\s+(?=(?:I|we)\b)|,\s*(?=(?:I|we)\b)")
-# Said about the meeting itself ("Today I'll show..."): not something to do afterwards.
-_IN_MEETING = re.compile(r"^(show|walk (you|everyone|the team) through|start|begin|explain|demo|present|share my screen|go through|"
-                         r"cover|talk|recap|introduce myself|run through)\b", re.IGNORECASE)
-_VAGUE = re.compile(r"^\w+ (it|that|this)\b", re.IGNORECASE)
-_NOT_AN_ACTION = re.compile(r"^(be|see|admit|say|probably|not|never|need to think|think about it|have to see|take a look at that later)\b",
-                            re.IGNORECASE)
-_DELIVER_VERBS = ("send", "share", "get", "set", "book", "introduce", "confirm", "ask", "prepare", "schedule", "put", "walk",
-                  "pull", "follow", "check", "loop", "arrange", "draft", "provide", "forward", "review", "update", "sign",
-                  "take", "call", "email", "invite", "circulate", "write")
-_CUT = re.compile(r",?\s+(?:so that|so|because|since|if|once|as soon as|unless|and then we can)\b.*$", re.IGNORECASE)
-_CONDITION = re.compile(r"^(?:and\s+)?(?P<cond>(?:once|when|after|as soon as)\s[^,]{3,80}),?\s*$", re.IGNORECASE)
-_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
-_MONTH_RX = "|".join(sorted((m for m in _MONTHS), key=len, reverse=True))
-_DAY_RX = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-_PREP = r"(?:\b(?:by|on|before|until|no later than|for|target)\s+)?"
-_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "a couple of": 2, "a few": 3}
-
-
-@dataclass
-class DueMatch:
-    day: date
-    span: tuple[int, int]
-    said: str
-
-
-def _next_weekday(base: date, weekday: int, *, strictly_after: bool = True) -> date:
-    ahead = (weekday - base.weekday()) % 7
-    if ahead == 0 and strictly_after:
-        ahead = 7
-    return base + timedelta(days=ahead)
-
-
-def _add_business_days(base: date, n: int) -> date:
-    day = base
-    while n > 0:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            n -= 1
-    return day
-
-
-def parse_due(text: str, base: date) -> DueMatch | None:
-    """The deadline said in a sentence, relative to the meeting's date, with the words that said it."""
-    t = text
-    patterns: list[tuple[str, Any]] = [
-        (_PREP + r"\b(\d{4})-(\d{2})-(\d{2})\b", lambda m: date(int(m.group(1)), int(m.group(2)), int(m.group(3)))),
-        (_PREP + rf"\b(?:(?:{_DAY_RX}),?\s+)?(?:the\s+)?({_MONTH_RX})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b",
-         lambda m: _month_day(base, _MONTHS[m.group(1).lower()], int(m.group(2)))),
-        (_PREP + rf"\b(?:(?:{_DAY_RX}),?\s+)?(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_RX})\b",
-         lambda m: _month_day(base, _MONTHS[m.group(2).lower()], int(m.group(1)))),
-        (r"\b(?:by|on|before|until|no later than)\s+the\s+(\d{1,2})(?:st|nd|rd|th)\b(?!\s+(?:of\s+)?(?:" + _MONTH_RX + r"))",
-         lambda m: _day_of_month(base, int(m.group(1)))),
-        (_PREP + r"\btomorrow\b", lambda m: base + timedelta(days=1)),
-        (_PREP + r"\b(?:today|tonight|end of (?:the )?day|eod)\b", lambda m: base),
-        (_PREP + r"\b(?:the )?end of next week\b", lambda m: _next_weekday(base, 4, strictly_after=True) + timedelta(days=7 if base.weekday() < 4 else 0)),
-        (_PREP + r"\b(?:the )?(?:end of (?:the |this )?week|this week)\b", lambda m: _next_weekday(base, 4, strictly_after=base.weekday() > 4)),
-        (_PREP + r"\bnext week\b", lambda m: _next_weekday(base, 0)),
-        (_PREP + r"\b(?:the )?end of (?:the |this )?month\b", lambda m: date(base.year, base.month, calendar.monthrange(base.year, base.month)[1])),
-        (_PREP + r"\b(?:in|within)\s+(\d+|one|two|three|four|five|six|seven|a couple of|a few)\s+(business |working )?days\b",
-         lambda m: (_add_business_days(base, _count(m.group(1))) if m.group(2) else base + timedelta(days=_count(m.group(1))))),
-        (_PREP + rf"\b(next\s+)?({_DAY_RX})\b", lambda m: _weekday_said(base, m.group(2), bool(m.group(1)))),
-    ]
-    for rx, make in patterns:
-        m = re.search(rx, t, re.IGNORECASE)
-        if m:
-            try:
-                day = make(m)
-            except ValueError:  # "February 30"
-                continue
-            return DueMatch(day, m.span(), m.group(0).strip())
-    return None
-
-
-def _count(word: str) -> int:
-    return int(word) if word.isdigit() else _NUMBERS[word.lower()]
-
-
-def _month_day(base: date, month: int, day: int) -> date:
-    found = date(base.year, month, day)
-    # "January 5" said in late December means next year.
-    return date(base.year + 1, month, day) if found < base - timedelta(days=60) else found
-
-
-def _day_of_month(base: date, day: int) -> date:
-    """'by the 3rd': the next 3rd of a month on or after the meeting."""
-    year, month = base.year, base.month
-    for _ in range(3):
-        if day <= calendar.monthrange(year, month)[1] and date(year, month, day) >= base:
-            return date(year, month, day)
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    raise ValueError(f"no day {day} in the months after {base}")
-
-
-def _weekday_said(base: date, name: str, next_: bool) -> date:
-    target = _next_weekday(base, WEEKDAYS.index(name.capitalize()))
-    if next_ and (target - base).days < 7 and target.isocalendar()[1] == base.isocalendar()[1]:
-        target += timedelta(days=7)
-    return target
-
-
-def end_of_workday(day: date, rep: RepHours) -> datetime:
-    hour = rep.work_end_hour if rep.work_end_hour > rep.work_start_hour else 17
-    return to_utc(datetime.combine(day, time(0)) + timedelta(hours=hour), zone_of(rep.timezone))
-
-
-@dataclass
-class Commitment:
-    speaker: str
-    participant: Participant | None
-    text: str
-    due: date | None
-    due_said: str | None
-    quote: str
-
-
+# == action items ==================================================================================
 def _possessive(name: str) -> str:
     return f"{name}'" if name.endswith("s") else f"{name}'s"
 
@@ -785,131 +556,16 @@ def _reword(text: str, speaker: Participant | None, ctx: Context) -> str:
     return text
 
 
-def _clause_commitments(clause: str, whole: str, speaker: str, who: Participant | None, ctx: Context) -> list[Commitment]:
-    """Commitments in one clause ("I'll send the quote by Friday"), worded as tasks."""
-    meeting_day = ctx.action_items.meeting.starts_at.date()
-    out = []
-    for rx in (_COMMIT, _LET_ME):
-        for m in rx.finditer(clause):
-            rest = m.group("rest").strip()
-            if rx is _COMMIT and m.group("modal").strip().lower() == "can" and not rest.lower().startswith(_DELIVER_VERBS):
-                continue  # "we can do semi-annual billing" offers; it does not commit
-            if _NOT_AN_ACTION.match(rest):
-                continue
-            # The date may sit in the clause, or elsewhere in the sentence ("I'll sign; let's target Friday").
-            due = parse_due(rest, meeting_day) or parse_due(clause, meeting_day) or parse_due(whole, meeting_day)
-            if _IN_MEETING.match(rest) and (due is None or due.day <= meeting_day):
-                continue
-            task = rest.replace(due.said, " ") if due is not None and due.said in rest else rest
-            task = _CUT.sub("", task)
-            task = re.sub(r"\s+", " ", task).strip(" ,;:-")
-            task = re.sub(r"^(?:then|also|just|definitely|quickly)\s+", "", task, flags=re.IGNORECASE)
-            if len(task) < 3 or (_VAGUE.match(task) and len(task.split()) <= 4):
-                continue  # "put it in writing": what "it" is lives elsewhere in the transcript
-            cond = _CONDITION.match(clause[:m.start()].strip())
-            text = _reword(task, who, ctx)
-            text = text[0].upper() + text[1:]
-            if cond:
-                text += f" ({cond.group('cond').strip().lower()})"
-            out.append(Commitment(speaker, who, text[:300], due.day if due else None, due.said if due else None,
-                                  one_line(whole, 500)))
-    return out
-
-
 def _known_addresses(ctx: Context) -> list[str]:
     facts = ctx.action_items
     return facts.meeting.attendees + [p.email for p in facts.participants if p.email] + (
         [ctx.contact.email] if ctx.contact.email else [])
 
 
-def extract_commitments(ctx: Context) -> tuple[list[Commitment], list[str]]:
-    """Commitments people made in the transcript, and notes on what was left out and why.
-
-    Left out: lines not spoken by a person ("assistant: ..."), sentences written at a machine
-    ("ignore previous instructions..."), and commitments naming an address or link the CRM does
-    not know for this meeting (an injected "I'll email the contract to x@y.com").
-    """
-    facts = ctx.action_items
-    known = _known_addresses(ctx)
-    notes: list[str] = []
-    found: list[Commitment] = []
-    ignored: set[str] = set()
-    outside = aimed = 0
-    for turn in parse_transcript(facts.transcript):
-        if not is_person(turn.speaker):
-            ignored.add(_speaker_label(turn.speaker))
-            continue
-        who = match_participant(turn.speaker, facts.participants)
-        for whole in re.split(r"(?<=[.!?])\s+", turn.text):
-            if whole.rstrip().endswith("?"):
-                continue  # "Will you send...?" asks, it does not commit
-            if _MACHINE_AIMED.search(whole):
-                aimed += 1
-                continue
-            for clause in _CLAUSES.split(whole):
-                for c in _clause_commitments(clause, whole, turn.speaker, who, ctx):
-                    if outside_references(f"{c.text} {whole}", known):
-                        outside += 1
-                        continue
-                    found.append(c)
-    if ignored:
-        notes.append(f"lines by {', '.join(sorted(ignored))} are not a person in the meeting: ignored")
-    if aimed:
-        notes.append(f"{aimed} sentence{'s' if aimed != 1 else ''} written at an AI rather than said in the meeting: ignored")
-    if outside:
-        notes.append(f"{outside} commitment{'s' if outside != 1 else ''} naming an address or link the CRM does "
-                     "not know for this meeting: not turned into an item")
-    return _dedupe(found), notes
-
-
-def transcript_warnings(ctx: Context) -> list[str]:
-    """What in the transcript looks like an attempt to steer the CRM; a human should see it.
-
-    Computed from the context alone, so the same warning stands whatever reasoner decided.
-    """
-    facts = ctx.action_items
-    known = _known_addresses(ctx)
-    warnings: list[str] = []
-    for turn in parse_transcript(facts.transcript):
-        speaker = _speaker_label(turn.speaker)
-        refs = sorted(set(outside_references(turn.text, known)))
-        if not is_person(turn.speaker):
-            if refs or _MACHINE_AIMED.search(turn.text) or _COMMIT.search(turn.text) or re.search(
-                    r"\b(email|send|forward|share|upload|post)\b", turn.text, re.IGNORECASE):
-                warnings.append(f"a line by \u201c{speaker}\u201d gives instructions" + (f" naming {', '.join(refs[:2])}" if refs else ""))
-        elif _MACHINE_AIMED.search(turn.text):
-            warnings.append(f"{speaker} has text written at an AI" + (f" naming {', '.join(refs[:2])}" if refs else ""))
-        elif refs and re.search(r"\b(email|send|forward|share|upload|post)\w*\b", turn.text, re.IGNORECASE):
-            warnings.append(f"{speaker} asks for something to go to {', '.join(refs[:2])}, which the CRM does not know")
-    return list(dict.fromkeys(warnings))[:5]
-
-
-_STOP = {"the", "a", "an", "and", "to", "of", "for", "with", "by", "on", "in", "it", "them", "their", "our", "your", "this", "that"}
-
-
-def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP and len(w) > 1}
-
-
-def _dedupe(items: list[Commitment]) -> list[Commitment]:
-    """The same promise said twice ("I can send the report" ... "I'll send the report by Friday"):
-    keep the later one, which usually carries the date."""
-    kept: list[Commitment] = []
-    for item in items:
-        words = _words(item.text)
-        same = [k for k in kept if k.speaker == item.speaker and words and
-                len(words & _words(k.text)) / max(1, min(len(words), len(_words(k.text)))) >= 0.6]
-        for k in same:
-            kept.remove(k)
-        if same and item.due is None:
-            item.due, item.due_said = next(((k.due, k.due_said) for k in same if k.due), (None, None))
-        kept.append(item)
-    return kept
-
-
 def decide_action_items(ctx: Context) -> Decision:
     facts = ctx.action_items
-    commitments, notes = extract_commitments(ctx)
+    commitments, notes = extract_commitments(facts.transcript, facts.participants, _known_addresses(ctx),
+                                             facts.meeting.starts_at.date(), lambda text, who: _reword(text, who, ctx))
     rep = _rep(ctx)
     items = []
     for c in commitments:
@@ -918,7 +574,7 @@ def decide_action_items(ctx: Context) -> Decision:
         items.append(ActionItemOut(text=c.text, owner_name=owner[:120], due_at=due, quote=c.quote[:500]))
     dated = sum(1 for c in commitments if c.due)
     known = sum(1 for c in commitments if c.participant)
-    title = _safe(facts.meeting.title, 100, "the meeting")
+    title = printable(facts.meeting.title, 100, "the meeting")
     if not items:
         reasoning = f"No commitments (\u201cI'll ...\u201d, \u201cwe will ...\u201d) found in the transcript of {title}."
         return Decision(kind="action_items", confidence=0.3, reasoning=(reasoning + " " + " ".join(notes))[:2000])
@@ -928,27 +584,6 @@ def decide_action_items(ctx: Context) -> Decision:
     if notes:
         reasoning += " " + " ".join(n[0].upper() + n[1:] + "." for n in notes)
     return Decision(kind="action_items", action_items=items[:30], confidence=round(min(0.9, confidence), 2), reasoning=reasoning[:2000])
-
-
-def _lower_first(text: str) -> str:
-    first = text.split(" ", 1)[0]
-    return text if first.isupper() and len(first) > 1 else text[:1].lower() + text[1:]
-
-
-def task_title(text: str, owner_name: str, who: Participant | None) -> str:
-    """A task title that reads right in the rep's list: their side's commitments name who made them."""
-    text = one_line(text, 400).rstrip(".")
-    if who is not None and who.side == "rep":
-        return text[:1].upper() + text[1:]
-    name = _safe(owner_name, 60, "They")
-    if _fold(text).startswith(_fold(name.split(" ")[0])):
-        return text[:1].upper() + text[1:]
-    return f"{name} to {_lower_first(text)}"[:500]
-
-
-def _similar(a: str, b: str) -> bool:
-    wa, wb = _words(a), _words(b)
-    return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= 0.8
 
 
 # == the agent ======================================================================================
@@ -962,7 +597,7 @@ def _label(ctx: Context) -> str:
     if ctx.kind == "invite":
         return _person(ctx)[:80]
     meeting = (ctx.brief or ctx.action_items).meeting
-    return f"{_safe(meeting.title, 60, 'meeting')} ({meeting.starts_at:%d %b %H:%M})"
+    return f"{printable(meeting.title, 60, 'meeting')} ({meeting.starts_at:%d %b %H:%M})"
 
 
 def _naive(value: datetime) -> datetime:
@@ -997,8 +632,6 @@ class MeetingAgent:
     def _render_invite(self, ctx: Context, fence) -> list[str]:
         f = ctx.invite
         minutes = invite_duration(ctx)
-        from agents.follow_up import candidate_slots
-
         slots = candidate_slots(_rep(ctx), ctx.as_of + timedelta(hours=INVITE_NOTICE_HOURS), horizon_days=INVITE_HORIZON_DAYS,
                                 minutes=minutes, busy=f.busy, buffer_minutes=MEETING_BUFFER_MINUTES)
         facts = {"score": f.score, "tier": f.tier, "next_action": f.next_action, "buying_stage": f.buying_stage,
@@ -1123,7 +756,7 @@ class MeetingAgent:
             outside = outside_references(f"{title}\n{agenda}")
             if outside:
                 escalation = f"the agenda names {', '.join(sorted(set(outside))[:3])}, which the CRM did not provide: check it"
-            elif _MACHINE_AIMED.search(f"{title}\n{agenda}"):
+            elif MACHINE_AIMED.search(f"{title}\n{agenda}"):
                 escalation = "the title or agenda holds text written at an AI: check it before it goes to the contact"
             actions.append(ProposedAction(
                 type="schedule_meeting",
@@ -1154,7 +787,7 @@ class MeetingAgent:
             outside = outside_references(brief, known + ([ctx.contact.email] if ctx.contact.email else []))
             if outside:
                 escalation = f"the brief names {', '.join(sorted(set(outside))[:3])}, which the CRM did not provide: check it"
-            elif _MACHINE_AIMED.search(brief):
+            elif MACHINE_AIMED.search(brief):
                 escalation = "the brief holds text written at an AI: check it before the rep relies on it"
             actions.append(ProposedAction(type="save_meeting_brief", params={"meeting_id": ctx.meeting_id, "brief": brief[:20000]},
                                           reason=f"brief {len(brief)} characters, ready before the meeting"))
@@ -1170,36 +803,36 @@ class MeetingAgent:
         rep = _rep(ctx)
         known = _known_addresses(ctx)
         turns = parse_transcript(facts.transcript)
-        speakers = {_fold(t.speaker): t.speaker for t in turns if is_person(t.speaker)}
-        said_by_people = _fold(" ".join(t.text for t in turns if is_person(t.speaker)))
-        said_by_others = _fold(" ".join(t.text for t in turns if not is_person(t.speaker)))
+        speakers = {fold_name(t.speaker): t.speaker for t in turns if is_person(t.speaker)}
+        said_by_people = fold_name(" ".join(t.text for t in turns if is_person(t.speaker)))
+        said_by_others = fold_name(" ".join(t.text for t in turns if not is_person(t.speaker)))
         start = facts.meeting.starts_at
-        default_due = end_of_workday(_add_business_days(start.date(), ITEM_DEFAULT_BUSINESS_DAYS), rep)
+        default_due = end_of_workday(add_business_days(start.date(), ITEM_DEFAULT_BUSINESS_DAYS), rep)
         taken = [t.title for t in facts.existing_items]
         items: list[dict[str, Any]] = []
         dropped: list[str] = []
         repeats = unquoted = 0
         for item in decision.action_items:
             label = f"\u201c{one_line(item.text, 80)}\u201d"
-            quote = _fold(item.quote or "")
+            quote = fold_name(item.quote or "")
             refs = sorted(set(outside_references(f"{item.text} {item.owner_name} {item.quote or ''}", known)))
             if refs:
                 dropped.append(f"{label} names {', '.join(refs[:2])}")
                 continue
             injected = quote and quote in said_by_others and quote not in said_by_people
-            if injected or _MACHINE_AIMED.search(f"{item.text} {item.quote or ''}"):
+            if injected or MACHINE_AIMED.search(f"{item.text} {item.quote or ''}"):
                 dropped.append(f"{label} comes from text written at an AI, not said by a person")
                 continue
             who = match_participant(item.owner_name, facts.participants)
-            if who is None and (_fold(item.owner_name) not in speakers or not is_person(item.owner_name)):
+            if who is None and (fold_name(item.owner_name) not in speakers or not is_person(item.owner_name)):
                 dropped.append(f"{label}: {one_line(item.owner_name, 40)} did not speak in the meeting")
                 continue
             if quote and quote not in said_by_people:
                 unquoted += 1
                 item = item.model_copy(update={"quote": None})
-            owner_name = who.name if who else speakers[_fold(item.owner_name)]
+            owner_name = who.name if who else speakers[fold_name(item.owner_name)]
             title = task_title(item.text, owner_name, who)
-            if any(_similar(title, t) for t in taken):
+            if any(similar_titles(title, t) for t in taken):
                 repeats += 1
                 continue
             taken.append(title)
@@ -1208,8 +841,8 @@ class MeetingAgent:
             if inferred:
                 due = default_due
             side = "our side" if who and who.side == "rep" else "their side" if who else "not on record"
-            meeting_title = _safe(facts.meeting.title, 100, "the meeting")
-            description = (f"Owner: {_safe(owner_name, 80, 'a participant')} ({side}). From \u201c{meeting_title}\u201d on {start:%d %b %Y}."
+            meeting_title = printable(facts.meeting.title, 100, "the meeting")
+            description = (f"Owner: {printable(owner_name, 80, 'a participant')} ({side}). From \u201c{meeting_title}\u201d on {start:%d %b %Y}."
                            + (f" Said: \u201c{one_line(item.quote, 400)}\u201d" if item.quote else "")
                            + (" No due date was said: set to two working days after the meeting." if inferred else ""))
             items.append({"title": title, "description": description[:10000],
@@ -1224,7 +857,7 @@ class MeetingAgent:
             extra.append(f"{unquoted} quote{'s' if unquoted != 1 else ''} not found in what people said: left out.")
         if extra:
             reasoning = f"{reasoning} {' '.join(extra)}"
-        warnings = transcript_warnings(ctx)
+        warnings = transcript_warnings(facts.transcript, known)
         escalation = None
         if warnings or dropped:
             escalation = ("the transcript holds text aimed at the CRM rather than said in the meeting ("

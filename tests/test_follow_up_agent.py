@@ -10,16 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from agents.evals import EVALS_DIR, check, load_cases, run_evals
-from agents.follow_up import (
-    AGENT,
-    Context,
-    Decision,
-    TouchEvent,
-    in_working_hours,
-    learn_playbook,
-    run_state,
-)
+from agents.follow_up import AGENT, Context, Decision
 from agents.llm import SYSTEM_DATA_RULE, reason
+from agents.response_playbook import TouchEvent, learn_playbook, run_state
+from agents.working_hours import in_working_hours
 from crm_core.settings import Settings
 from tests.fakes.anthropic_server import fake_anthropic, reply_json  # noqa: F401  (fake_anthropic is a fixture)
 

@@ -9,9 +9,11 @@ import pytest
 
 from agents.base import DecisionEnvelope, Proposal, ProposedAction
 from agents.evals import check, load_cases, run_evals
-from agents.follow_up import RepHours, in_working_hours, overlaps
+from agents.due_dates import parse_due
 from agents.llm import SYSTEM_DATA_RULE, reason
-from agents.meeting import AGENT, Context, Decision, is_person, parse_due, parse_transcript
+from agents.meeting import AGENT, Context, Decision
+from agents.transcripts import is_person, parse_transcript
+from agents.working_hours import RepHours, in_working_hours, overlaps
 from crm_core.settings import Settings
 from tests.fakes.anthropic_server import FakeAnthropicServer, fake_anthropic, reply_json  # noqa: F401  (fixture)
 

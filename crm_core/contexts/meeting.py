@@ -34,7 +34,6 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from agents.follow_up import Interval, histogram
 from agents.meeting import (
     INVITE_HORIZON_DAYS,
     AccountRef,
@@ -48,6 +47,7 @@ from agents.meeting import (
     PersonRef,
     TaskRef,
 )
+from agents.working_hours import Interval, histogram
 from crm_core.contexts.follow_up import (
     OUTCOMES,
     PENDING,
