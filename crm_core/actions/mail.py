@@ -9,8 +9,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agents.working_hours import RepHours, working_windows
 from crm_core import clock
 from crm_core.actions.base import ActionContext
 from crm_core.actions.common import delete_if_present, restore, snapshot
@@ -41,20 +41,10 @@ def next_working_moment(owner: User | None, at: datetime) -> datetime:
     """
     if owner is None:
         return at
-    try:
-        zone = ZoneInfo(owner.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    start_h, end_h = owner.work_start_hour, owner.work_end_hour
-    local = at.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone)
-    for _ in range(8):
-        if local.weekday() < 5 and start_h <= local.hour < end_h:
-            break
-        if local.weekday() < 5 and local.hour < start_h:
-            local = local.replace(hour=start_h, minute=0, second=0, microsecond=0)
-        else:
-            local = (local + timedelta(days=1)).replace(hour=start_h, minute=0, second=0, microsecond=0)
-    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+    rep = RepHours(user_id=owner.id or 0, name=owner.name, timezone=owner.timezone or "UTC",
+                   work_start_hour=owner.work_start_hour, work_end_hour=owner.work_end_hour)
+    windows = working_windows(rep, at, at + timedelta(days=8))
+    return windows[0][0] if windows else at
 
 
 def deliver(
