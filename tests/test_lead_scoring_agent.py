@@ -163,3 +163,15 @@ def test_there_are_at_least_ten_golden_cases_and_the_offline_reasoner_passes_the
     results = run_evals(["lead_scoring"], provider="offline")
     failed = [(r.name, r.failures) for r in results if not r.passed]
     assert not failed
+
+
+def test_the_contexts_engagement_carries_exactly_the_learned_engagement_features():
+    # Two definitions on purpose (the agent's JSON boundary vs the learner's fast dataclass):
+    # this keeps them in step, so a feature added to one is never silently missing from the other.
+    from dataclasses import fields
+
+    from agents.lead_scoring import Engagement as ContextEngagement
+    from agents.learning.features import Engagement as LearnedEngagement
+
+    learned = {f.name for f in fields(LearnedEngagement)} - {"last_stage"}
+    assert set(ContextEngagement.model_fields) - {"recent_pages"} == learned
