@@ -54,6 +54,8 @@ class Settings(BaseSettings):
 
     # Scheduler.
     pipeline_scan_minutes: int = 60
+    # Comma-separated names the pipeline agent looks for in notes, emails and transcripts.
+    competitors: str = ""
     job_lease_seconds: int = 120
     job_max_attempts: int = 5
 
@@ -62,6 +64,10 @@ class Settings(BaseSettings):
         if self.llm_provider:
             return self.llm_provider
         return "anthropic" if self.anthropic_api_key else "offline"
+
+    @property
+    def competitor_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n.strip() for n in self.competitors.split(",") if n.strip()))
 
     @property
     def is_sqlite(self) -> bool:

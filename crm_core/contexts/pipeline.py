@@ -34,7 +34,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -68,6 +67,7 @@ from agents.pipeline_signals import (
 )
 from crm_core import clock
 from crm_core.contexts.reading import CHUNK, chunks
+from crm_core.settings import get_settings
 from crm_core.models import Account, Activity, Contact, Deal, Email, Meeting, ModelSnapshot, StageHistory, Task, User
 from crm_core.models.enums import MeetingStatus, TaskStatus
 
@@ -90,17 +90,6 @@ GENERIC_COMPETITOR_PHRASES = (
 
 
 # -- configuration and matching untrusted text --------------------------------------------------------
-class CompetitorSettings(BaseSettings):
-    """`CRM_COMPETITORS="Acme CRM,Salesforce,HubSpot"`: the names a note or email may mention."""
-
-    model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
-    competitors: str = ""
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(n.strip() for n in self.competitors.split(",") if n.strip()))
-
-
 @dataclass(frozen=True)
 class CompetitorMatcher:
     names: tuple[str, ...]
@@ -125,7 +114,7 @@ class CompetitorMatcher:
 
 
 def competitor_matcher(names: Sequence[str] | None = None) -> CompetitorMatcher:
-    return CompetitorMatcher(tuple(names) if names is not None else CompetitorSettings().names)
+    return CompetitorMatcher(tuple(names) if names is not None else get_settings().competitor_names)
 
 
 def _payload_text(payload: dict | None) -> str:
@@ -292,7 +281,7 @@ class PreparedPipeline:
 
 def outcomes_hash(book: Book, as_of: datetime) -> str:
     # The configured competitors change what the signal reads: a new list is a new model.
-    digest = hashlib.sha256(f"{MODEL_VERSION}|{','.join(CompetitorSettings().names)}".encode())
+    digest = hashlib.sha256(f"{MODEL_VERSION}|{','.join(get_settings().competitor_names)}".encode())
     for d in book.closed_before(as_of):
         digest.update(f"|{d.deal_id}:{d.outcome}:{d.closed_at.isoformat()}".encode())
     return digest.hexdigest()
