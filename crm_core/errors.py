@@ -12,3 +12,11 @@ class NotFound(UserError):
 
 class InvalidTransition(UserError):
     """A queue item is not in a state that allows what was asked (e.g. approving a rejected item)."""
+
+
+class PermissionDenied(UserError):
+    """The actor lacks a right. The message names the actor, what was asked and the missing right."""
+
+    def __init__(self, message: str, *, right: str) -> None:
+        super().__init__(message)
+        self.right = right
