@@ -19,12 +19,13 @@ from crm_core.models.enums import (
 )
 from crm_core.models.oversight import ActionExecution, AgentSetting, AuditEntry, Decision, OutboxMessage, Policy
 from crm_core.models.people import Account, Contact, ScoreHistory, User
+from crm_core.models.quality import QualityAudit, QualityFieldScore
 from crm_core.models.runtime import Cursor, Job, Lock, ModelSnapshot, WorkerHeartbeat
 
 __all__ = [
     "Account", "ActionExecution", "Activity", "ActivityType", "AgentSetting", "AuditEntry", "Base",
     "Contact", "Cursor", "Deal", "DealStatus", "Decision", "DecisionStatus", "Email", "EmailDirection",
     "Job", "JobStatus", "LifecycleStage", "Lock", "Meeting", "MeetingStatus", "ModelSnapshot",
-    "OutboxMessage", "OutboxStatus", "Policy", "Risk", "Role", "ScoreHistory", "Stakes",
+    "OutboxMessage", "OutboxStatus", "Policy", "QualityAudit", "QualityFieldScore", "Risk", "Role", "ScoreHistory", "Stakes",
     "StageHistory", "Task", "TaskStatus", "Tier", "User", "WorkerHeartbeat",
 ]
