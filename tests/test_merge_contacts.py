@@ -155,6 +155,43 @@ def test_revert_is_refused_when_a_merged_field_was_changed_afterwards(store):
         revert(target, source, done)
 
 
+def test_revert_of_a_contact_without_external_id_is_not_blocked_by_other_contacts_without_one(store):
+    # Regression: the clash check compared external_id == None, which matched every contact lacking one.
+    target, source = seed()
+    with unit_of_work() as s:
+        s.get(Contact, source).external_id = None
+        s.add(Contact(first_name="Unrelated", email="someone@else.example", email_normalized="someone@else.example"))
+        s.add(Contact(first_name="No email either"))
+    before = full_state()
+    done = execute(target, source)
+    note = revert(target, source, done)
+    assert full_state() == before
+    assert note.startswith(f"contact {source} restored beside contact {target}")
+
+
+def test_revert_without_email_or_external_id_restores_the_source(store):
+    target, source = seed()
+    with unit_of_work() as s:
+        c = s.get(Contact, source)
+        c.external_id = c.email = c.email_normalized = None
+        s.add(Contact(first_name="Bare", last_name="Contact"))
+    before = full_state()
+    done = execute(target, source)
+    revert(target, source, done)
+    assert full_state() == before
+
+
+def test_revert_is_still_refused_when_another_contact_took_the_source_email(store):
+    target, source = seed()
+    done = execute(target, source)
+    with unit_of_work() as s:
+        # The merged contact's email was left free (the target kept its own): someone else took it.
+        s.add(Contact(id=1000, first_name="Other", email="janedoe+news@acme.example",
+                      email_normalized="janedoe+news@acme.example"))
+    with pytest.raises(UserError, match=r"contact 1000 now has the email or external id of contact"):
+        revert(target, source, done)
+
+
 def test_revert_twice_is_refused(store):
     target, source = seed()
     done = execute(target, source)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import model_validator
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -149,11 +149,13 @@ class MergeContacts(CrmAction):
         after: dict[str, Any] = dict(done.result.get("target_after", {}))
         after_updated_at = after.pop("updated_at", None)
         check_unchanged(target, after, what=f"contact {target.id}")
-        clash = session.scalars(select(Contact.id).where(
-            Contact.id != target.id,
-            (Contact.email_normalized == source_image["email_normalized"])
-            | (Contact.external_id == source_image["external_id"]))).first()
-        if clash is not None and (source_image["email_normalized"] or source_image["external_id"]):
+        # Only the keys the source really had can clash: `column == None` would compile to IS NULL
+        # and match every contact that lacks one.
+        keys = [column == source_image[name] for name, column in
+                (("email_normalized", Contact.email_normalized), ("external_id", Contact.external_id))
+                if source_image[name] is not None]
+        clash = session.scalars(select(Contact.id).where(Contact.id != target.id, or_(*keys))).first() if keys else None
+        if clash is not None:
             raise UserError(f"contact {clash} now has the email or external id of contact {source_id}; "
                             "merge or change it before reverting")
         target_before = {k: image["target"][k] for k in after}
