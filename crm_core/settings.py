@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     job_lease_seconds: int = 120
     job_max_attempts: int = 5
 
+    # Sign-in. A browser session ends after session_hours, or after session_idle_minutes unused.
+    session_hours: float = 12.0
+    session_idle_minutes: float = 60.0
+    max_failed_sign_ins: int = 5      # consecutive failures before the account is locked
+    lockout_minutes: float = 15.0
+    admin_password: str | None = None  # CRM_ADMIN_PASSWORD: the first admin's password on first start
+    user: str | None = None           # CRM_USER: who the CLI acts as when --as is not given
+    token: str | None = None          # CRM_TOKEN: an API token the CLI acts with (its owner)
+
     @property
     def effective_provider(self) -> ProviderName:
         if self.llm_provider:
