@@ -59,6 +59,25 @@ class Settings(BaseSettings):
     job_lease_seconds: int = 120
     job_max_attempts: int = 5
 
+    # HTTP API (python -m api). Loopback by default: put a TLS proxy in front to expose it.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8600
+    api_max_body_bytes: int = 2_000_000   # larger requests get 413 and nothing is stored
+    api_max_batch: int = 1000             # events in one POST /v1/events
+    api_cors_origins: str = ""            # comma-separated origins a browser snippet may post from
+    webhook_tolerance_seconds: int = 300  # inbound signatures older than this are replays
+    webhook_max_attempts: int = 8         # outbound deliveries, with exponential backoff
+    webhook_timeout_s: float = 10.0
+
+    # Shared sales inbox read for replies (IMAP); unset host = no polling.
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_ssl: bool = True
+    imap_user: str | None = None
+    imap_password: str | None = None
+    imap_folder: str = "INBOX"
+    imap_poll_seconds: int = 60
+
     # Sign-in. A browser session ends after session_hours, or after session_idle_minutes unused.
     session_hours: float = 12.0
     session_idle_minutes: float = 60.0
@@ -77,6 +96,10 @@ class Settings(BaseSettings):
     @property
     def competitor_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(n.strip() for n in self.competitors.split(",") if n.strip()))
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(o.strip().rstrip("/") for o in self.api_cors_origins.split(",") if o.strip()))
 
     @property
     def is_sqlite(self) -> bool:
