@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     job_lease_seconds: int = 120
     job_max_attempts: int = 5
 
+    # Imports and reporting. Mappings saved from the Import page go here (the shipped ones in
+    # mappings/ are never overwritten); unset = data/mappings next to the default store.
+    mappings_dir: Path | None = None
+    # The currency every total is shown in until someone sets it on the Pipeline health page;
+    # unset = the currency most open deals are in.
+    reporting_currency: str | None = None
+
     # HTTP API (python -m api). Loopback by default: put a TLS proxy in front to expose it.
     api_host: str = "127.0.0.1"
     api_port: int = 8600

@@ -100,7 +100,7 @@ def test_a_default_satisfies_a_required_column():
     ({"__defaults__": []}, "must be JSON objects"),
     ({"__scale__": {"revenue": "a lot"}}, "__scale__ of 'revenue' is 'a lot'"),
     ({"__date_formats__": {"d": "YYYY.MM"}}, "__date_formats__ of 'd' is 'YYYY.MM'"),
-    ({"__kind__": "contacts"}, "unknown key '__kind__'"),
+    ({"__kinds__": "contacts"}, "unknown key '__kinds__'"),  # __kind__ itself is the page's note of the kind
 ])
 def test_malformed_mapping_files_are_refused_clearly(data, message):
     with pytest.raises(UserError, match=message):

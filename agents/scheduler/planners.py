@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from crm_core import clock, jobqueue
+from crm_core.importing.history import historical_ids
 from crm_core.models import Activity, Contact, Cursor, Meeting
 
 AGENT_JOB = "agent"
@@ -87,6 +88,9 @@ def follow_activity_log(session: Session) -> int:
     rows = _read_log(session, ACTIVITY_CURSOR, Activity.id, Activity.contact_id)
     if not rows:
         return 0
+    # Rows a history import wrote are for learning: no rescoring per imported activity.
+    history = historical_ids(session, "activities", [row[0] for row in rows])
+    rows = [row for row in rows if row[0] not in history]
     contacts = sorted({cid for _, cid in rows if cid is not None})
     if len(contacts) > BATCH_ABOVE:
         # A bulk import: one job for the lot, so the learned model is prepared once, not per contact.
@@ -100,6 +104,8 @@ def follow_activity_log(session: Session) -> int:
 def follow_new_contacts(session: Session) -> int:
     """Enrichment when a contact is created."""
     ids = [row[0] for row in _read_log(session, CONTACT_CURSOR, Contact.id)]
+    history = historical_ids(session, "contacts", ids)  # a history import's contacts get no enrichment each
+    ids = [i for i in ids if i not in history]
     if not ids:
         return 0
     for contact_id in ids:

@@ -1,7 +1,7 @@
 """import / export: CSV in and out of the store.
 
     python -m crm_core import {accounts,contacts,deals,activities} FILE [--mapping M.json]
-        [--dry-run] [--skip-invalid] [--reject-file F] [--json]
+        [--dry-run] [--skip-invalid] [--reject-file F] [--as-history] [--json]
     python -m crm_core export {contacts,deals,decisions} FILE
 
 Exit codes: 0 imported (or a clean dry run), 2 bad input: an unreadable file, a bad mapping,
@@ -46,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="import the good rows and write the bad ones to a reject CSV")
     p.add_argument("--reject-file", type=Path, metavar="F",
                    help="where --skip-invalid writes bad rows (default: ./<file>.rejected.csv)")
+    p.add_argument("--as-history", action="store_true",
+                   help="import closed and stale records as history for learning: open deals untouched for a year "
+                        "(or undated) go in as lost, leads untouched for a year as disqualified, and no agent is "
+                        "woken per imported row")
     p.add_argument("--json", action="store_true", help="print the plan and summary as JSON")
     p.set_defaults(func=_import)
 
@@ -61,7 +65,7 @@ def _import(args: argparse.Namespace) -> int:
     summary: ImportSummary | None = None
     reject_path: Path | None = None
     with unit_of_work(readonly=args.dry_run) as session:
-        plan = plan_import(session, args.kind, table, mapping)
+        plan = plan_import(session, args.kind, table, mapping, as_history=args.as_history)
         if not args.dry_run:
             if plan.errors and not args.skip_invalid:
                 _report(plan, None, args)
@@ -90,6 +94,16 @@ def _report(plan: ImportPlan, summary: ImportSummary | None, args: argparse.Name
         print(f"  {header!r:32} -> {target or '(ignored)'}{fmt}")
     for warning in plan.warnings:
         print(f"warning: {warning}")
+    for check in plan.checks:
+        print(f"warning: {check.message}")
+    if plan.history_suggested:
+        print("hint: --as-history imports these records as history, off the live board and without an agent "
+              "decision per row")
+    if plan.history is not None:
+        h = plan.history
+        print(f"as history: {h.deals_stale:,} stale open deals recorded as lost, {h.deals_closed:,} closed deals, "
+              f"{h.deals_live:,} recent open deals stay live; {h.contacts_stale:,} stale leads recorded as "
+              f"disqualified, {h.contacts_live:,} contacts stay live; {h.activities:,} activities")
     for error in plan.errors[:_SHOWN_ERRORS]:
         print(f"error: {error}", file=sys.stderr)
     if len(plan.errors) > _SHOWN_ERRORS:
@@ -113,6 +127,8 @@ def _report(plan: ImportPlan, summary: ImportSummary | None, args: argparse.Name
           f"new users {summary.users_created:,}; stage changes {summary.stage_changes:,}; "
           f"contacts made customers {summary.contacts_made_customers:,}; "
           f"merge proposals queued {len(summary.merge_proposals):,}")
+    if summary.duplicates_not_proposed:
+        print(f"history import: {summary.duplicates_not_proposed:,} likely duplicates listed, no merge proposals queued")
     if summary.reject_file:
         print(f"bad rows written to {summary.reject_file}")
 

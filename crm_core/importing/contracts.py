@@ -9,10 +9,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from crm_core.errors import UserError
+from crm_core.importing.history import HistoryCounts
+from crm_core.importing.plausibility import ImportCheck
 
 ImportKind = Literal["accounts", "contacts", "deals", "activities"]
 IMPORT_KINDS: tuple[str, ...] = ImportKind.__args__  # type: ignore[attr-defined]
 SPECIAL_KEYS = ("__defaults__", "__scale__", "__date_formats__")
+# Written by the Import page when it saves a mapping; information only, ignored when reading.
+METADATA_KEYS = ("__kind__", "__saved_by__")
 AttributeType = Literal["number", "date", "boolean", "text"]
 DuplicateReason = Literal["email_variant", "same_phone", "same_name", "similar_name"]
 
@@ -60,7 +64,7 @@ class ImportMapping(BaseModel):
         if not all(isinstance(v, dict) for v in (defaults, scale, date_formats)):
             raise UserError(f"{source}: '__defaults__', '__scale__' and '__date_formats__' must be JSON objects")
         for header, target in data.items():
-            if header in SPECIAL_KEYS:
+            if header in SPECIAL_KEYS or header in METADATA_KEYS:
                 continue
             if header.startswith("__"):
                 raise UserError(f"{source}: unknown key {header!r}; allowed special keys: {', '.join(SPECIAL_KEYS)}")
@@ -148,6 +152,9 @@ class ImportPlan(BaseModel):
     errors: list[RowError] = Field(default_factory=list)
     duplicates: list[DuplicateCandidate] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    checks: list[ImportCheck] = Field(default_factory=list)  # implausible values, rows that would change live views
+    as_history: bool = False
+    history: HistoryCounts | None = None                     # what a history import does to the rows (as_history only)
 
     _table: RawTable | None = PrivateAttr(default=None)
     _rows: list[Any] = PrivateAttr(default_factory=list)      # validated row models of the kind
@@ -157,6 +164,11 @@ class ImportPlan(BaseModel):
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def history_suggested(self) -> bool:
+        """The dry run saw old, closed or stale records that an import as history would keep off the live views."""
+        return not self.as_history and any(c.suggests_history for c in self.checks)
 
     @property
     def invalid_rows(self) -> set[int]:
@@ -178,3 +190,7 @@ class ImportSummary(BaseModel):
     duplicates: list[DuplicateCandidate] = Field(default_factory=list)
     errors: list[RowError] = Field(default_factory=list)      # the rows skipped with --skip-invalid
     reject_file: str | None = None
+    as_history: bool = False
+    history: HistoryCounts | None = None
+    duplicates_not_proposed: int = 0   # a history import lists likely duplicates but queues no merge for them
+    batch_id: int | None = None

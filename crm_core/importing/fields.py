@@ -235,7 +235,7 @@ def resolve_mapping(kind: ImportKind, headers: list[str], mapping: ImportMapping
             continue
         if target in seen:
             raise UserError(f"{filename}: columns {seen[target]!r} and {header!r} both map to {target!r}; "
-                            f"map one of them to another field or to null in a mapping file")
+                            f"map one of them to another field, or leave it out")
         seen[target] = header
     mapped_fields = {t for t in final.values() if t} | set(defaults)
     for group in REQUIRED[kind]:
@@ -243,7 +243,7 @@ def resolve_mapping(kind: ImportKind, headers: list[str], mapping: ImportMapping
             examples = ", ".join(repr(s) for f in group for s in specs[f].synonyms[1:3])
             raise UserError(f"{filename}: missing required column: {kind} need a column for "
                             f"{' or '.join(group)} (headers like {examples}); found {', '.join(map(repr, headers))}. "
-                            "Rename the column or map it with --mapping")
+                            "Rename the column, or map one of the file's columns to it")
     return final, warnings
 
 

@@ -27,6 +27,8 @@ from crm_core.importing.contracts import (
 )
 from crm_core.importing.duplicates import find_duplicates
 from crm_core.importing.fields import resolve_mapping
+from crm_core.importing.history import HistoryCounts, contact_creates_as_history, deals_as_history, record_batch
+from crm_core.importing.plausibility import check_rows
 from crm_core.importing.proposals import propose_merges
 from crm_core.importing.upsert import Progress, Resolution
 from crm_core.importing.validation import validate_table
@@ -40,13 +42,14 @@ _MAX_ERRORS_IN_MESSAGE = 3
 class ImportRejected(UserError):
     """The file has bad rows and --skip-invalid was not given: nothing was imported."""
 
-    def __init__(self, filename: str, errors: list[RowError]) -> None:
+    def __init__(self, filename: str, errors: list[RowError],
+                 advice: str = "Fix the file, or import the good rows with --skip-invalid") -> None:
         self.errors = errors
         rows = {e.row for e in errors}
         shown = "; ".join(str(e).removeprefix(f"{filename}, ") for e in errors[:_MAX_ERRORS_IN_MESSAGE])
         more = f" (and {len(errors) - _MAX_ERRORS_IN_MESSAGE} more)" if len(errors) > _MAX_ERRORS_IN_MESSAGE else ""
         super().__init__(f"{filename}: {len(errors)} error(s) in {len(rows)} row(s), nothing imported: {shown}{more}. "
-                         "Fix the file, or import the good rows with --skip-invalid")
+                         f"{advice}")
 
 
 @dataclass
@@ -64,23 +67,31 @@ def _as_mapping(mapping: ImportMapping | dict[str, Any] | None) -> ImportMapping
     return ImportMapping.from_json(mapping)
 
 
-def _resolve(session: Session, kind: str, rows: list[Any], filename: str, headers: dict[str, str]) -> Resolution:
-    return _KINDS[kind].resolve(session, rows, filename, clock.now(), headers)
+def _resolve(session: Session, kind: str, rows: list[Any], filename: str, headers: dict[str, str],
+             history: HistoryCounts | None = None) -> Resolution:
+    now = clock.now()
+    resolution = _KINDS[kind].resolve(session, rows, filename, now, headers)
+    if history is not None and kind == "contacts":
+        history.contacts_stale = history.contacts_live = 0
+        contact_creates_as_history(resolution.creates, now, history)
+    return resolution
 
 
 def plan_import(session: Session, kind: ImportKind, table: RawTable,
-                mapping: ImportMapping | dict[str, Any] | None = None) -> ImportPlan:
+                mapping: ImportMapping | dict[str, Any] | None = None, *, as_history: bool = False) -> ImportPlan:
     """Validate every row and match it against the store; writes nothing.
 
+    `as_history`: closed and stale records go in as history (see crm_core.importing.history).
     Raises UserError for a problem with the whole file (unknown kind, bad mapping, missing
-    required column). Row problems are in `plan.errors`.
+    required column). Row problems are in `plan.errors`; implausible values and rows that would
+    change live views in `plan.checks`.
     """
     with gc_paused():
-        return _plan(session, kind, table, mapping)
+        return _plan(session, kind, table, mapping, as_history)
 
 
 def _plan(session: Session, kind: ImportKind, table: RawTable,
-          mapping: ImportMapping | dict[str, Any] | None) -> ImportPlan:
+          mapping: ImportMapping | dict[str, Any] | None, as_history: bool) -> ImportPlan:
     if kind not in IMPORT_KINDS:
         raise UserError(f"unknown import kind {kind!r}; use one of {', '.join(IMPORT_KINDS)}")
     options = _as_mapping(mapping)
@@ -91,7 +102,14 @@ def _plan(session: Session, kind: ImportKind, table: RawTable,
     duplicate_rows = {e.row for e in file_errors}
     rows = [r for r in validated.rows if r.row not in duplicate_rows]
     headers = {target: header for header, target in effective.items() if target}
-    resolution = _resolve(session, kind, rows, table.filename, headers)
+    checks = [c for c in check_rows(session, kind, rows, headers, clock.now())
+              if not (as_history and c.suggests_history)]  # the history counts say what becomes of those rows
+    history = HistoryCounts() if as_history else None
+    if history is not None and kind == "deals":
+        rows = deals_as_history(rows, clock.now(), history)
+    elif history is not None and kind == "activities":
+        history.activities = len(rows)
+    resolution = _resolve(session, kind, rows, table.filename, headers, history)
     duplicates = find_duplicates(session, resolution) if kind == "contacts" else []
     errors = sorted([*validated.errors, *file_errors, *resolution.errors], key=lambda e: (e.row or 0, e.column or ""))
     bad_rows = {e.row for e in errors if e.row is not None}
@@ -103,6 +121,7 @@ def _plan(session: Session, kind: ImportKind, table: RawTable,
                             unchanged=len(resolution.unchanged_rows), invalid=len(bad_rows),
                             accounts_create=resolution.accounts_to_create(), users_create=resolution.users_to_create()),
         errors=errors, duplicates=duplicates, warnings=[*warnings, *validated.warnings],
+        checks=checks, as_history=as_history, history=history,
     )
     plan._table = table
     plan._rows = rows
@@ -129,7 +148,7 @@ def _apply(session: Session, plan: ImportPlan, *, skip_invalid: bool, progress: 
     if cache is not None and cache.transaction is not None and cache.transaction is session.get_transaction():
         resolution, duplicates = cache.resolution, cache.duplicates
     else:  # applied in another transaction: match again against the store as it is now
-        resolution = _resolve(session, kind, plan._rows, plan.filename, plan._headers)
+        resolution = _resolve(session, kind, plan._rows, plan.filename, plan._headers, plan.history)
         duplicates = find_duplicates(session, resolution) if kind == "contacts" else []
     # Rows that fail to match (a contact that is not there) are already left out of the resolution.
     known = {(e.row, e.column, e.reason) for e in plan.errors}
@@ -138,19 +157,33 @@ def _apply(session: Session, plan: ImportPlan, *, skip_invalid: bool, progress: 
         raise ImportRejected(plan.filename, late_errors)
     skipped_errors = [*plan.errors, *late_errors]
     summary = ImportSummary(kind=kind, filename=plan.filename, errors=skipped_errors,
-                            skipped_invalid=len({e.row for e in skipped_errors if e.row is not None}))
+                            skipped_invalid=len({e.row for e in skipped_errors if e.row is not None}),
+                            as_history=plan.as_history, history=plan.history)
     now = clock.now()
     try:
         with write_cache(session):
             _KINDS[kind].write(session, resolution, summary, progress)
-        if duplicates:
+        if duplicates and plan.as_history:
+            # History is for learning: a merge proposal per old record is the kind of per-row
+            # decision a history import exists to avoid. The dry run lists them.
+            summary.duplicates_not_proposed = len(duplicates)
+        elif duplicates:
             summary.merge_proposals = propose_merges(session, duplicates, resolution.row_ids, plan.filename, actor, now)
         summary.duplicates = duplicates
-        session.add(AuditEntry(at=now, actor=actor, event="import.applied", details={
+        details = {
             "kind": kind, "file": plan.filename, "created": summary.created, "updated": summary.updated,
             "unchanged": summary.unchanged, "skipped_invalid": summary.skipped_invalid,
             "accounts_created": summary.accounts_created, "users_created": summary.users_created,
-            "merge_proposals": len(summary.merge_proposals)}))
+            "merge_proposals": len(summary.merge_proposals), "as_history": plan.as_history}
+        if plan.history is not None:
+            details["history"] = plan.history.model_dump()
+        batch = record_batch(session, kind=kind, table=kind, filename=plan.filename, actor=actor, at=now,
+                             historical=plan.as_history, created_ids=resolution.created_ids, counts=details)
+        session.flush()
+        summary.batch_id = batch.id
+        # One audit entry per import, however many rows it wrote.
+        session.add(AuditEntry(at=now, actor=actor, event="import.applied", subject_type="import", subject_id=batch.id,
+                               details=details))
         session.flush()
     except IntegrityError as exc:
         raise UserError(f"{plan.filename}: the store refused the import ({exc.orig}); nothing was imported") from None

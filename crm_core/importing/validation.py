@@ -89,7 +89,7 @@ def validate_table(kind: ImportKind, table: RawTable, mapping: dict[str, str | N
             date_formats[header] = fmt
         if ambiguous:
             warnings.append(f"column {header!r}: every date reads as {fmt} and as {', '.join(ambiguous)}; "
-                            f"read as {fmt} (set __date_formats__ in a mapping file to change it)")
+                            f"read as {fmt}; set the column's date format to read it otherwise")
         if spec.type == "phone":
             columns["phone_normalized"] = normalise_phones(raw).tolist()
 
