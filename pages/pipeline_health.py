@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crm_core import clock
-from crm_core.services import pipeline
+from crm_core.services import fx, pipeline
 from crm_core.services.leads import lead_filter_options
 from ui import format as fmt
 from ui.data import flash, read, write
@@ -41,20 +41,41 @@ def all_currencies(amounts: dict[str, float]) -> str:
     return " + ".join(fmt.money(amount, cur, compact=True) for cur, amount in ordered) or "—"
 
 
+def in_originals(amounts: dict[str, float]) -> str:
+    """The originals, shown next to a converted figure only when more than the reporting currency is in it."""
+    return "" if set(amounts) <= {board.currency} else all_currencies(amounts)
+
+
+def card_amount(card: pipeline.DealCard) -> str:
+    original = fmt.money(card.amount, card.currency, compact=True)
+    if card.currency == board.currency or card.amount is None:
+        return original
+    if card.amount_reporting is None:
+        return f"{original} (no {card.currency} rate)"
+    return f"{original} (≈ {fmt.money(card.amount_reporting, board.currency, compact=True)})"
+
+
 # ---- headline figures -------------------------------------------------------------------------
 flags = board.flags
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Open deals", fmt.integer(board.open_deals))
-c2.metric(f"Pipeline value ({board.currency})", money(board.amount))
+originals = " + ".join(f"{fmt.money(t.amount, t.currency, compact=True)}" for t in board.by_currency)
+c2.metric(f"Pipeline value ({board.currency})", money(board.amount),
+          help=f"Every open deal converted to {board.currency}. In the deals' own currencies: {originals or '—'}.")
 c3.metric(f"Weighted value ({board.currency})", money(board.weighted),
           help="Each stage's value times the share of closed deals through that stage that were won.")
 c4.metric("Red flags", fmt.integer(board.red_total), help=f"{flags['snoozed']} more are snoozed")
-others = [t for t in board.by_currency if t.currency != board.currency]
+others = [t for t in board.by_currency if t.currency != board.currency and t.rate is not None]
 if others:
-    # The store keeps no exchange rates: each currency is totalled on its own, never converted.
-    st.caption(f"Values in {board.currency}. Also open: " + " · ".join(
+    source = "the built-in ECB reference rates" if board.rates_built_in else "the rates entered below"
+    st.caption(f"Values in {board.currency}, converted with {source} of {fmt.when(board.rates_as_of)}: " + " · ".join(
         f"{fmt.money(t.amount, t.currency, compact=True)} in {t.open_deals} deal{'s' if t.open_deals != 1 else ''} "
-        f"(weighted {fmt.money(t.weighted, t.currency, compact=True)})" for t in others) + ".")
+        f"≈ {fmt.money(t.converted, board.currency, compact=True)}" for t in others) + ".")
+for t in board.by_currency:
+    if t.rate is None:
+        st.warning(f"No exchange rate for {t.currency}: {t.open_deals} open deal{'s' if t.open_deals != 1 else ''} "
+                   f"worth {fmt.money(t.amount, t.currency, compact=True)} are left out of the totals. Add a {t.currency} "
+                   f"rate under Exchange rates below.", icon="💱")
 if flags["unassessed"] == board.open_deals:
     st.info("No deal has a risk flag yet: the pipeline agent sets them on its next scan. Start the scheduler with "
             "`python -m agents.scheduler` (or `make run`).", icon="🕒")
@@ -92,7 +113,7 @@ for i, card in enumerate(board.red_list):
         head, link = st.columns([3, 1])
         head.markdown(f"{fmt.risk_markdown(card.risk)} **{card.name}**")
         link.page_link("pages/record_detail.py", label="Open deal", icon="🔎", query_params={"deal": str(card.id)})
-        st.caption(f"{card.account or 'no account'} · {card.owner or 'no owner'} · **{fmt.money(card.amount, card.currency, compact=True)}** · {vs_typical(card)}")
+        st.caption(f"{card.account or 'no account'} · {card.owner or 'no owner'} · **{card_amount(card)}** · {vs_typical(card)}")
         st.text(f"Why: {card.risk_reason or 'no reason given'}")
         st.text(f"Next: {card.risk_action or 'no recommendation yet'}")
         with st.expander("Snooze this flag"):
@@ -108,7 +129,9 @@ with left:
     st.subheader("Funnel")
     funnel = go.Figure(go.Funnel(
         y=[s.stage for s in stages], x=[s.open_deals for s in stages],
-        text=[f"{s.open_deals} deals" for s in stages], textinfo="text", customdata=[all_currencies(s.amounts) for s in stages],
+        text=[f"{s.open_deals} deals" for s in stages], textinfo="text",
+        customdata=[f"{fmt.money(s.amount, board.currency, compact=True)}" + (f" ({o})" if (o := in_originals(s.amounts)) else "")
+                    for s in stages],
         marker={"color": "#3b5bdb"}, hovertemplate="%{y}: %{text}<br>%{customdata}<extra></extra>",
     ))
     funnel.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10})
@@ -125,8 +148,10 @@ with right:
     st.plotly_chart(bars, key="pipeline_flags")
 
 table = pd.DataFrame([{
-    "Stage": s.stage, "Open deals": s.open_deals, "Value": all_currencies(s.amounts), "Win rate": fmt.percent(s.win_rate),
-    "Weighted": all_currencies(s.weighted_amounts), "🔴": s.red, "🟠": s.amber, "🟢": s.green, "💤": s.snoozed, "⚪": s.unassessed,
+    "Stage": s.stage, "Open deals": s.open_deals, f"Value ({board.currency})": fmt.money(s.amount, board.currency, compact=True),
+    "Win rate": fmt.percent(s.win_rate),
+    f"Weighted ({board.currency})": fmt.money(s.weighted, board.currency, compact=True),
+    "In their currencies": in_originals(s.amounts), "🔴": s.red, "🟠": s.amber, "🟢": s.green, "💤": s.snoozed, "⚪": s.unassessed,
     "Typical days in stage": fmt.days(s.avg_days_in_stage), "Win rate basis": s.win_rate_basis,
 } for s in stages])
 st.dataframe(table, hide_index=True, key="pipeline_stages")
@@ -146,7 +171,9 @@ if not deals.rows:
 else:
     frame = pd.DataFrame([{
         "Flag": fmt.risk_badge(c.flag, c.risk == "snoozed"), "Deal": c.name, "Account": c.account or "—", "Owner": c.owner or "—",
-        "Amount": fmt.money(c.amount, c.currency), "Days in stage": fmt.days(c.days_in_stage),
+        "Amount": fmt.money(c.amount, c.currency),
+        f"In {board.currency}": fmt.money(c.amount_reporting, board.currency) if c.currency != board.currency else "",
+        "Days in stage": fmt.days(c.days_in_stage),
         "Typical (similar)": fmt.days(c.similar_avg_days), "Compared with": c.similar_basis or "", "Why": c.risk_reason or "",
         "Recommended": c.risk_action or "", "Snoozed until": fmt.when(c.snoozed_until) if c.risk == "snoozed" else "",
         "Detail": f"record_detail?deal={c.id}",
@@ -174,3 +201,44 @@ else:
                     if user and write(pipeline.resume_deal_flag, card.id, user=user):
                         flash("success", f"Flag on {card.name} shows again.")
                     st.rerun()
+
+
+# ---- exchange rates and the reporting currency ----------------------------------------------------------
+with st.expander("Exchange rates and reporting currency"):
+    table_of_rates = read(fx.rate_table)
+    codes = sorted(table_of_rates.rates)
+    r1, r2 = st.columns([1, 2])
+    chosen_currency = r1.selectbox("Reporting currency", codes, index=codes.index(board.currency) if board.currency in codes else 0,
+                                   key="fx_reporting")
+    if chosen_currency != board.currency and r1.button("Use for every total", key="fx_reporting_save"):
+        user = need_user()
+        if user and write(fx.set_reporting_currency, chosen_currency, user=user):
+            flash("success", f"Totals are now shown in {chosen_currency}.")
+        st.rerun()
+    r2.caption(f"Rates are units of each currency per 1 EUR. Built in: {fx.DEFAULT_RATES_SOURCE}; enter a newer rate or "
+               "upload a CSV (currency, units_per_eur, date as YYYY-MM-DD, optional source), e.g. the ECB's daily "
+               "reference rates. The newest rate of each currency is used.")
+    in_book = {t.currency for t in board.by_currency}
+    st.dataframe(pd.DataFrame([{
+        "Currency": r.currency, "Per 1 EUR": r.units_per_eur, f"1 unit in {board.currency}": table_of_rates.rate(r.currency, board.currency),
+        "Date": fmt.when(r.rate_date), "Source": r.source, "In open deals": "yes" if r.currency in in_book else "",
+    } for r in sorted(table_of_rates.rates.values(), key=lambda r: (r.currency not in in_book, r.currency))]),
+        hide_index=True, key="fx_rates")
+    with st.form("fx_rate_form", border=False):
+        f1, f2, f3 = st.columns(3)
+        code = f1.text_input("Currency", max_chars=3, placeholder="GBP", key="fx_code")
+        value = f2.text_input("Units per 1 EUR", placeholder="0.8464", key="fx_value")
+        when = f3.date_input("Rate date", value=clock.now().date(), max_value=clock.now().date(), key="fx_date")
+        if st.form_submit_button("Save rate"):
+            user = need_user()
+            if user and write(fx.set_rate, code, value, rate_date=when, user=user):
+                flash("success", f"{code.upper()} rate of {when:%Y-%m-%d} saved.")
+            st.rerun()
+    rates_file = st.file_uploader("Upload rates (CSV)", type=["csv"], key="fx_upload")
+    if rates_file is not None and st.button("Store these rates", key="fx_upload_save"):
+        user = need_user()
+        if user:
+            stored_rates = write(fx.import_rates_csv, rates_file.getvalue(), user=user, filename=rates_file.name)
+            if stored_rates is not None:
+                flash("success", f"{stored_rates} rate(s) stored from {rates_file.name}.")
+            st.rerun()

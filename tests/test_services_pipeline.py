@@ -125,7 +125,7 @@ def test_board_filters_by_owner(store):
     assert board.red_list[0].owner == "Ann"
 
 
-def test_each_currency_is_totalled_on_its_own_never_converted(store):
+def test_totals_are_converted_to_the_reporting_currency_and_originals_kept(store):
     with unit_of_work() as s:
         _closed(s, 8, 2, through=("Qualify", "Demo"))
         _deal(s, "usd 1", stage="Demo", amount=100)
@@ -133,11 +133,16 @@ def test_each_currency_is_totalled_on_its_own_never_converted(store):
         _deal(s, "eur", stage="Demo", amount=5000, currency="EUR")
     with unit_of_work(readonly=True) as s:
         board = pipeline.pipeline_board(s)
-    assert board.currency == "USD" and board.amount == 200 and board.other_currency_deals == 1 and board.open_deals == 3
+    # The built-in ECB rates of 2024-06-28: 1 EUR = 1.0705 USD.
+    assert board.currency == "USD" and board.amount == pytest.approx(200 + 5000 * 1.0705)
+    assert board.other_currency_deals == 1 and board.open_deals == 3 and board.unconverted_deals == 0
+    assert board.weighted == pytest.approx((200 + 5000 * 1.0705) * 0.8)
+    assert board.rates_as_of == date(2024, 6, 28) and board.rates_built_in
     assert board.stages[0].amounts == {"USD": 200, "EUR": 5000}
     assert board.stages[0].weighted_amounts == pytest.approx({"USD": 160, "EUR": 4000})
     assert [(t.currency, t.open_deals, t.amount, t.weighted) for t in board.by_currency] == [
         ("USD", 2, 200, pytest.approx(160)), ("EUR", 1, 5000, pytest.approx(4000))]
+    assert [t.converted for t in board.by_currency] == pytest.approx([200, 5352.5])
 
 
 def test_time_in_stage_is_compared_with_similar_deals_then_the_whole_stage(store):

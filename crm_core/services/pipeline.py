@@ -10,6 +10,10 @@ three deals would swing the forecast on noise.
 
 A flag is snoozed while today is before `risk_snoozed_until` (the resume date): snoozed deals
 keep their flag but leave the red list until then.
+
+Totals are one number in the reporting currency (crm_core.services.fx): each deal's amount is
+converted with the newest rate of its currency; the originals stay on every stage and card. A
+currency with no rate is left out of the totals and counted, never guessed.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from crm_core import clock
 from crm_core.errors import NotFound, UserError
 from crm_core.models import Account, Deal, StageHistory, User
 from crm_core.oversight import record
+from crm_core.services.fx import RateTable, rate_table, reporting_currency
 
 MIN_WIN_RATE_BASIS = 10
 MIN_SIMILAR_STAYS = 5
@@ -34,11 +39,11 @@ RISK_ORDER = ("red", "amber", "green", "unassessed", "snoozed")
 class StageSummary(BaseModel):
     stage: str
     open_deals: int
-    amount: float                  # open amount in the board's currency
+    amount: float                  # open amount converted to the reporting currency (currencies with a rate)
     win_rate: float | None         # historical share of closed deals through this stage that were won
     win_rate_basis: str            # what the rate is measured on, in words
     weighted: float | None         # amount x win rate
-    amounts: dict[str, float] = Field(default_factory=dict)  # per currency: no exchange rates, never summed across
+    amounts: dict[str, float] = Field(default_factory=dict)  # per original currency, before conversion
     weighted_amounts: dict[str, float] = Field(default_factory=dict)  # per currency, x the stage's win rate
     red: int = 0
     amber: int = 0
@@ -57,6 +62,8 @@ class DealCard(BaseModel):
     product: str | None
     amount: float | None
     currency: str
+    amount_reporting: float | None = None   # the amount in the reporting currency (None: no rate, or no amount)
+    reporting_currency: str | None = None
     risk: str                      # red | amber | green | unassessed | snoozed (display key)
     flag: str | None               # the stored flag, also while snoozed
     risk_reason: str | None
@@ -76,17 +83,24 @@ class CurrencyTotal(BaseModel):
     open_deals: int
     amount: float
     weighted: float                # per stage: amount x that stage's win rate
+    rate: float | None = None      # 1 unit of this currency in the reporting currency; None = no rate
+    rate_date: date | None = None
+    converted: float | None = None  # amount in the reporting currency
 
 
 class PipelineBoard(BaseModel):
-    currency: str                  # the currency most open deals are in; headline figures use it
+    currency: str                  # the reporting currency; headline figures are converted to it
     stages: list[StageSummary]
     open_deals: int
-    amount: float
+    amount: float                  # every open deal with a rate, converted
     weighted: float
     red_list: list[DealCard]
     red_total: int
-    other_currency_deals: int      # open deals in another currency: counted, not summed
+    other_currency_deals: int      # open deals in another currency than the reporting one (converted when a rate exists)
+    missing_rates: list[str] = Field(default_factory=list)  # currencies of open deals with no exchange rate
+    unconverted_deals: int = 0     # open deals left out of the totals for want of a rate
+    rates_as_of: date | None = None  # the oldest rate date behind the converted totals
+    rates_built_in: bool = False   # some rate used is the built-in default table
     by_currency: list[CurrencyTotal]  # every currency, the board's first, then by value
     flags: dict[str, int]          # open deals per display key: red, amber, green, snoozed, unassessed
     overall_win_rate: float | None
@@ -212,7 +226,10 @@ def _card_query(today: date) -> Select:
     )
 
 
-def _cards(session: Session, rows, now: datetime, norms) -> list[DealCard]:
+def _cards(session: Session, rows, now: datetime, norms, rates: RateTable | None = None,
+           currency: str | None = None) -> list[DealCard]:
+    if rates is None or currency is None:
+        rates, currency = rate_table(session), reporting_currency(session)
     cards = []
     for deal, account, owner, key in rows:
         entered = deal.stage_entered_at or deal.opened_at or deal.created_at
@@ -221,6 +238,8 @@ def _cards(session: Session, rows, now: datetime, norms) -> list[DealCard]:
         cards.append(DealCard(
             id=deal.id, name=deal.name, stage=deal.stage, account=account, owner=owner, product=deal.product,
             amount=float(deal.amount) if deal.amount is not None else None, currency=deal.currency or "USD",
+            amount_reporting=(rates.convert(float(deal.amount), deal.currency or "USD", currency)
+                              if deal.amount is not None else None), reporting_currency=currency,
             risk=key, flag=deal.risk, risk_reason=deal.risk_reason, risk_action=deal.risk_action,
             risk_updated_at=deal.risk_updated_at, snoozed_until=deal.risk_snoozed_until,
             snooze_reason=deal.risk_snooze_reason, snoozed_by=deal.risk_snoozed_by, expected_close=deal.expected_close,
@@ -235,7 +254,8 @@ def pipeline_board(session: Session, owner_id: int | None = None, *, red_limit: 
     """Every open deal summed by stage and flag, the weighted value, and the red list first."""
     today = _today()
     now = clock.now()
-    currency = board_currency(session, owner_id)
+    currency = reporting_currency(session)
+    rates = rate_table(session)
     key = _risk_key(today).label("risk_key")
     rows = session.execute(
         select(Deal.stage, key, _currency, func.count(), func.sum(Deal.amount))
@@ -269,7 +289,7 @@ def pipeline_board(session: Session, owner_id: int | None = None, *, red_limit: 
     ordered = [summaries[name] for name in stage_order(session, list(summaries))]
     totals: dict[str, CurrencyTotal] = {}
     for s in ordered:
-        s.amount = s.amounts.get(currency, 0.0)
+        s.amount = sum(v for cur, amount in s.amounts.items() if (v := rates.convert(amount, cur, currency)) is not None)
         s.weighted = s.amount * s.win_rate if s.win_rate is not None else None
         if s.win_rate is not None:
             s.weighted_amounts = {cur: amount * s.win_rate for cur, amount in s.amounts.items()}
@@ -280,7 +300,12 @@ def pipeline_board(session: Session, owner_id: int | None = None, *, red_limit: 
     counts = dict(session.execute(select(_currency, func.count()).where(*_open_deals(owner_id)).group_by(_currency)).all())
     for cur, t in totals.items():
         t.open_deals = int(counts.get(cur, 0))
-    by_currency = sorted(totals.values(), key=lambda t: (t.currency != currency, -t.amount))
+        t.rate = rates.rate(cur, currency)
+        t.rate_date = rates.rates[cur].rate_date if cur in rates.rates and cur != currency else None
+        t.converted = t.amount * t.rate if t.rate is not None else None
+    by_currency = sorted(totals.values(), key=lambda t: (t.currency != currency, -(t.converted or 0.0), -t.amount))
+    missing = [t for t in by_currency if t.rate is None]
+    used = {t.currency for t in by_currency if t.rate is not None} | {currency}
 
     red_filter = and_(*_open_deals(owner_id), Deal.risk == "red", or_(Deal.risk_snoozed_until.is_(None), Deal.risk_snoozed_until <= today))
     red_total = int(session.scalar(select(func.count()).select_from(Deal).where(red_filter)) or 0)
@@ -291,9 +316,12 @@ def pipeline_board(session: Session, owner_id: int | None = None, *, red_limit: 
         currency=currency, stages=ordered,
         open_deals=sum(s.open_deals for s in ordered), amount=sum(s.amount for s in ordered),
         weighted=sum(s.weighted or 0.0 for s in ordered),
-        red_list=_cards(session, red_rows, now, norms), red_total=red_total,
+        red_list=_cards(session, red_rows, now, norms, rates, currency), red_total=red_total,
         other_currency_deals=other_currency, overall_win_rate=overall, closed_deals=closed_all, by_currency=by_currency,
         flags={k: sum(getattr(s, k) for s in ordered) for k in RISK_ORDER},
+        missing_rates=[t.currency for t in missing], unconverted_deals=sum(t.open_deals for t in missing),
+        rates_as_of=rates.oldest_date(used) if len(used) > 1 else None,
+        rates_built_in=len(used) > 1 and any(rates.rates[c].built_in for c in used if c in rates.rates and c != "EUR"),
     )
 
 

@@ -1,0 +1,199 @@
+"""Exchange rates and the reporting currency: one pipeline number for a book in several currencies.
+
+Default source: the European Central Bank's euro foreign exchange reference rates of
+28 June 2024 (units of each currency per euro, as the ECB publishes them), shipped in
+`DEFAULT_RATES` below so a fresh store can total a mixed book without a network call. They are
+a starting point, not a feed: the Pipeline health page shows their date, and anyone can enter
+newer rates one by one or upload a CSV (`currency,units_per_eur,date[,source]`, e.g. from
+https://www.ecb.europa.eu/stats/eurofxref/). The newest stored rate of a currency wins over
+the default; every change is audited.
+
+A currency with no rate at all is never guessed: its deals are left out of the converted
+total and counted, and the page says which currency lacks a rate.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm_core import clock
+from crm_core.errors import UserError
+from crm_core.models import Deal, ExchangeRate, ReportingCurrency
+from crm_core.oversight import record
+from crm_core.settings import get_settings
+
+DEFAULT_RATES_DATE = date(2024, 6, 28)
+DEFAULT_RATES_SOURCE = "ECB euro reference rates of 28 June 2024 (built in)"
+# Units of currency per 1 EUR, ECB reference rates of 28 June 2024.
+DEFAULT_RATES: dict[str, Decimal] = {code: Decimal(v) for code, v in {
+    "EUR": "1", "USD": "1.0705", "JPY": "171.94", "BGN": "1.9558", "CZK": "25.025", "DKK": "7.4575",
+    "GBP": "0.84638", "HUF": "395.10", "PLN": "4.3090", "RON": "4.9773", "SEK": "11.3595", "CHF": "0.9634",
+    "ISK": "148.90", "NOK": "11.3965", "TRY": "35.1868", "AUD": "1.6079", "BRL": "5.8915", "CAD": "1.4670",
+    "CNY": "7.7748", "HKD": "8.3594", "IDR": "17487.21", "ILS": "4.0200", "INR": "89.2495", "KRW": "1474.86",
+    "MXN": "19.5654", "MYR": "5.0501", "NZD": "1.7601", "PHP": "62.560", "SGD": "1.4513", "THB": "39.319",
+    "ZAR": "19.4970",
+}.items()}
+MAX_RATE_CSV_ROWS = 5000
+
+
+class Rate(BaseModel):
+    currency: str
+    units_per_eur: float
+    rate_date: date
+    source: str
+    built_in: bool = False
+
+
+class RateTable(BaseModel):
+    rates: dict[str, Rate]
+
+    def convert(self, amount: float, from_currency: str, to_currency: str) -> float | None:
+        """`amount` in `to_currency`, through the euro; None when either currency has no rate."""
+        if from_currency == to_currency:
+            return amount
+        src, dst = self.rates.get(from_currency), self.rates.get(to_currency)
+        if src is None or dst is None or src.units_per_eur <= 0:
+            return None
+        return amount / src.units_per_eur * dst.units_per_eur
+
+    def rate(self, from_currency: str, to_currency: str) -> float | None:
+        return self.convert(1.0, from_currency, to_currency)
+
+    def oldest_date(self, currencies: set[str]) -> date | None:
+        dates = [self.rates[c].rate_date for c in currencies if c in self.rates and c != "EUR"]
+        return min(dates) if dates else None
+
+
+def _code(value: str, where: str = "currency") -> str:
+    code = (value or "").strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise UserError(f"{where}: {value!r} is not a three-letter currency code (USD, EUR, GBP, ...)")
+    return code
+
+
+def rate_table(session: Session) -> RateTable:
+    """The built-in ECB defaults with the newest stored rate of each currency on top."""
+    rates = {code: Rate(currency=code, units_per_eur=float(v), rate_date=DEFAULT_RATES_DATE,
+                        source=DEFAULT_RATES_SOURCE, built_in=True) for code, v in DEFAULT_RATES.items()}
+    newest = select(ExchangeRate.currency, func.max(ExchangeRate.rate_date).label("d")).group_by(ExchangeRate.currency).subquery()
+    rows = session.scalars(select(ExchangeRate).join(
+        newest, (newest.c.currency == ExchangeRate.currency) & (newest.c.d == ExchangeRate.rate_date)))
+    for r in rows:
+        if r.currency == "EUR":
+            continue
+        rates[r.currency] = Rate(currency=r.currency, units_per_eur=float(r.units_per_eur), rate_date=r.rate_date,
+                                 source=r.source)
+    return RateTable(rates=rates)
+
+
+def set_rate(session: Session, currency: str, units_per_eur: float | Decimal | str, *, rate_date: date,
+             user: str, source: str | None = None) -> Rate:
+    """Store one rate (units of `currency` per euro on `rate_date`); replaces that day's rate; audited."""
+    if not user:
+        raise UserError("Pick your name first: a rate change records who made it.")
+    code = _code(currency)
+    if code == "EUR":
+        raise UserError("EUR is the base of the table: its rate is always 1.")
+    try:
+        value = Decimal(str(units_per_eur).strip().replace(",", ""))
+    except InvalidOperation:
+        raise UserError(f"{code}: {units_per_eur!r} is not a number (units of {code} per 1 EUR, e.g. 1.0705)") from None
+    if not value.is_finite() or value <= 0:
+        raise UserError(f"{code}: the rate must be a positive number of {code} per 1 EUR")
+    if rate_date > clock.now().date():
+        raise UserError(f"{code}: the rate date {rate_date:%Y-%m-%d} is in the future")
+    source = (source or f"entered by {user}").strip()[:200]
+    row = session.scalar(select(ExchangeRate).where(ExchangeRate.currency == code, ExchangeRate.rate_date == rate_date))
+    old = float(row.units_per_eur) if row else None
+    if row is None:
+        row = ExchangeRate(currency=code, rate_date=rate_date, units_per_eur=value, source=source, updated_by=user)
+        session.add(row)
+    else:
+        row.units_per_eur, row.source, row.updated_by = value, source, user
+    session.flush()
+    record(session, "fx.rate_set", actor=user, currency=code, rate_date=rate_date.isoformat(),
+           units_per_eur=str(value), old=old, source=source)
+    return Rate(currency=code, units_per_eur=float(value), rate_date=rate_date, source=source)
+
+
+def _date(value: str, where: str) -> date:
+    text = (value or "").strip()
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise UserError(f"{where}: {value!r} is not a date as YYYY-MM-DD") from None
+
+
+def import_rates_csv(session: Session, data: bytes, *, user: str, filename: str = "rates.csv") -> int:
+    """Rates from a CSV with columns currency, units_per_eur, date (YYYY-MM-DD) and optionally source.
+
+    All rows or none: a bad row stops the upload with its row number. Returns rates stored.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(f"{filename}: not UTF-8 text; save the rates as a CSV") from None
+    reader = csv.DictReader(io.StringIO(text))
+    headers = {h.strip().lower(): h for h in (reader.fieldnames or [])}
+    missing = [h for h in ("currency", "units_per_eur", "date") if h not in headers]
+    if missing:
+        raise UserError(f"{filename}: missing column(s) {', '.join(missing)}; expected currency, units_per_eur, date "
+                        "and optionally source")
+    parsed = []
+    for number, row in enumerate(reader, start=2):
+        if number - 1 > MAX_RATE_CSV_ROWS:
+            raise UserError(f"{filename}: more than {MAX_RATE_CSV_ROWS:,} rates; upload the latest day only")
+        where = f"{filename}, row {number}"
+        code = _code(row.get(headers["currency"], ""), where)
+        parsed.append((code, row.get(headers["units_per_eur"], ""), _date(row.get(headers["date"], ""), where),
+                       (row.get(headers["source"]) if "source" in headers else None) or f"{filename}, uploaded by {user}", where))
+    if not parsed:
+        raise UserError(f"{filename}: no rates in the file")
+    stored = 0
+    for code, value, when, source, where in parsed:
+        if code == "EUR":
+            continue
+        try:
+            set_rate(session, code, value, rate_date=when, user=user, source=source)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}; nothing was stored") from None
+        stored += 1
+    return stored
+
+
+def reporting_currency(session: Session) -> str:
+    """The currency totals are shown in: as set on the page, else CRM_REPORTING_CURRENCY, else the
+    currency most open deals are in."""
+    row = session.get(ReportingCurrency, 1)
+    if row is not None:
+        return row.currency
+    configured = get_settings().reporting_currency
+    if configured:
+        return _code(configured, "CRM_REPORTING_CURRENCY")
+    top = session.execute(
+        select(Deal.currency, func.count()).where(Deal.status == "open").group_by(Deal.currency)
+        .order_by(func.count().desc(), Deal.currency).limit(1)).first()
+    return top[0] if top and top[0] else "USD"
+
+
+def set_reporting_currency(session: Session, currency: str, *, user: str) -> str:
+    if not user:
+        raise UserError("Pick your name first: a change of reporting currency records who made it.")
+    code = _code(currency)
+    if code not in rate_table(session).rates:
+        raise UserError(f"There is no exchange rate for {code}: add one first, then make it the reporting currency.")
+    row = session.get(ReportingCurrency, 1, with_for_update=True)
+    old = row.currency if row else None
+    if row is None:
+        session.add(ReportingCurrency(id=1, currency=code, updated_by=user))
+    else:
+        row.currency, row.updated_by = code, user
+    session.flush()
+    record(session, "fx.reporting_currency_set", actor=user, currency=code, old=old)
+    return code
