@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from agents.scheduler import live_jobs
 from crm_core import clock
 from crm_core.db import unit_of_work
 from crm_core.models import AuditEntry, Job
@@ -63,4 +64,6 @@ HANDLERS: dict[str, Handler] = {
     "expire_queue": expire_queue,
     "calibration": calibration,
     "dispatch_outbox": dispatch_outbox,
+    live_jobs.DELIVER_JOB: live_jobs.deliver_webhooks,
+    live_jobs.MAILBOX_JOB: live_jobs.poll_mailbox,
 }

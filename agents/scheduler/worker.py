@@ -18,7 +18,7 @@ from collections.abc import Callable
 import schedule
 from sqlalchemy.orm import Session
 
-from agents.scheduler import planners
+from agents.scheduler import live_jobs, planners
 from agents.scheduler.handlers import HANDLERS, Handler
 from crm_core import clock, jobqueue
 from crm_core.budget import total_spend_today
@@ -70,6 +70,9 @@ class Worker:
         s.every(5).minutes.do(self._plan, planners.maintenance("expire_queue"))
         s.every(1).minutes.do(self._plan, planners.maintenance("dispatch_outbox"))
         s.every(1).days.do(self._plan, planners.maintenance("calibration"))
+        s.every(1).seconds.do(self._plan, live_jobs.follow_audit_log)  # outbound webhooks
+        s.every(30).seconds.do(self._plan, planners.maintenance(live_jobs.DELIVER_JOB))  # their retries
+        s.every(get_settings().imap_poll_seconds).seconds.do(self._plan, live_jobs.plan_mailbox)
         return s
 
     def _plan(self, planner: Callable[[Session], int]) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from crm_core import clock
 from crm_core.auth.actor import Actor
 from crm_core.errors import NotFound, UserError
-from crm_core.models import AuditEntry, Deal, Decision, WebhookDelivery, WebhookSubscription
+from crm_core.models import ActionExecution, AuditEntry, Deal, Decision, WebhookDelivery, WebhookSubscription
 from crm_core.settings import Settings, get_settings
 from crm_core.webhooks.signing import EVENT_HEADER, EVENT_ID_HEADER, signed_headers
 from crm_core.webhooks.sources import require_admin
@@ -146,12 +146,15 @@ def event_of(session: Session, entry: AuditEntry) -> tuple[str, dict[str, Any]] 
         deal_id = params.get("deal_id") if entry.event == "action.executed" else entry.subject_id
         deal = session.get(Deal, deal_id) if deal_id else None
         if entry.event == "action.executed":
-            before = (details.get("before_image") or {}).get("risk")
+            before = ((details.get("before_image") or {}).get("deal") or {}).get("risk")
             after = params.get("risk")
             if before == after:
                 return None  # re-confirmed, not changed
         else:
-            before, after = None, deal.risk if deal is not None else None
+            executed = session.scalar(select(ActionExecution).where(ActionExecution.decision_id == entry.decision_id,
+                                                                    ActionExecution.position == details.get("position")))
+            before = (executed.params or {}).get("risk") if executed is not None else None
+            after = deal.risk if deal is not None else None
         return "deal.risk_changed", {
             "deal": {"id": deal_id, "name": deal.name if deal else None, "external_id": deal.external_id if deal else None,
                      "risk": after, "previous_risk": before, "reason": deal.risk_reason if deal else None,
