@@ -27,13 +27,18 @@ ActionType = Literal[
     "create_action_items",
     "send_quote",
     "merge_contacts",
+    "normalise_values",
 ]
 ACTION_TYPES: tuple[str, ...] = ActionType.__args__  # type: ignore[attr-defined]
 
 AgentName = Literal["lead_scoring", "follow_up", "enrichment", "pipeline", "meeting"]
 AGENT_NAMES: tuple[str, ...] = AgentName.__args__  # type: ignore[attr-defined]
+# Proposers that reason without a model or a context builder (the data-quality audit) but submit
+# through the same oversight intake, so their proposals are queued, audited and revertible alike.
+ProposerName = Literal["data_quality"]
+PROPOSER_NAMES: tuple[str, ...] = ProposerName.__args__  # type: ignore[attr-defined]
 ModelTier = Literal["small", "mid", "large"]
-SubjectType = Literal["contact", "deal", "meeting", "account", "pipeline"]
+SubjectType = Literal["contact", "deal", "meeting", "account", "pipeline", "field"]
 
 
 class Frozen(BaseModel):
@@ -84,7 +89,7 @@ class Usage(Frozen):
 class DecisionEnvelope(Frozen):
     """A reasoned decision with everything the audit log must keep about how it was made."""
 
-    agent: AgentName
+    agent: AgentName | ProposerName
     proposals: tuple[Proposal, ...]
     decision: dict[str, Any] = Field(default_factory=dict)  # the whole validated decision, as JSON
     prompt_version: str

@@ -35,6 +35,8 @@ def cases(crm) -> dict[str, tuple[tuple[str, int], dict]]:
         "send_quote": (("deal", crm.deal), {"contact_id": crm.ann, "deal_id": crm.deal, "subject": "Your quote", "body": "Attached.",
                                             "lines": [{"description": "GTX Pro", "quantity": 2, "unit_price": "2250.00"}],
                                             "currency": "USD", "valid_until": "2026-12-31"}),
+        "normalise_values": (("account", crm.account), {"entity": "account", "field": "country", "kind": "variants",
+                                                        "changes": {"US": "United States"}, "record_ids": [crm.account]}),
     }
 
 

@@ -27,6 +27,8 @@ DEFAULT_POLICIES: dict[str, DefaultPolicy] = {
     "move_deal_stage": DefaultPolicy("high", 0.95),
     "send_quote": DefaultPolicy("critical", 1.0, always_ask=True),
     "merge_contacts": DefaultPolicy("high", 1.0, always_ask=True),
+    # A data-quality fix rewrites many records at once: a person looks at the preview first.
+    "normalise_values": DefaultPolicy("high", 1.0, always_ask=True),
 }
 
 STAKES_ORDER: tuple[str, ...] = ("low", "medium", "high", "critical")
