@@ -207,7 +207,7 @@ def _owner_id(session: Session, owner: str | None) -> int | None:
 
 def _owner_names(session: Session, ids: set[int | None]) -> dict[int, str]:
     wanted = [i for i in ids if i is not None]
-    return dict(session.execute(select(User.id, User.name).where(User.id.in_(wanted))).tuples().all()) if wanted else {}
+    return dict(session.execute(select(User.id, User.name).where(User.id.in_(wanted))).all()) if wanted else {}
 
 
 def _account_id(session: Session, name: str | None, domain: str | None) -> int | None:

@@ -215,7 +215,7 @@ def ingest_events(session: Session, events: list[EventIn], *, source: str) -> In
     deal_ids: dict[str, int] = {}
     wanted_deals = sorted({r.deal_external_id for r in rows if r.deal_external_id})
     if wanted_deals:
-        deal_ids = dict(session.execute(select(Deal.external_id, Deal.id).where(Deal.external_id.in_(wanted_deals))).tuples().all())
+        deal_ids = dict(session.execute(select(Deal.external_id, Deal.id).where(Deal.external_id.in_(wanted_deals))).all())
         for row in rows:
             if row.deal_external_id and row.deal_external_id not in deal_ids:
                 problems.append(FieldProblem(field=f"events[{row.row}].deal_external_id",
