@@ -10,18 +10,20 @@ import random
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from crm_core import oversight
+from agents.scheduler import planners
+from crm_core import clock, oversight
 from crm_core.auth.actor import Actor
 from crm_core.cli import main as cli_main
 from crm_core.db import unit_of_work
-from crm_core.models import Contact, Decision, QualityAudit
+from crm_core.models import AuditEntry, Contact, Decision, QualityAudit
 from crm_core.quality.audit import audit_book, run_audit, trend
 from crm_core.quality.outliers import numeric_outliers, sentinel_numbers, zero_is_placeholder
 from crm_core.quality.placeholders import audited_placeholders
 from crm_core.quality.planting import dump_tables, generate_clean_book, plant_problems, score_audit
 from crm_core.quality.proposals import PROPOSER, plan_fixes, propose_fixes
+from crm_core.quality.scheduling import audit_due, run_scheduled_audit
 from crm_core.quality.variants import variant_clusters, variant_key
 from crm_core.services.data_health import audit_for_import, data_health
 
@@ -85,7 +87,7 @@ def test_audit_finds_what_was_planted(store: str) -> None:
         assert {p.kind for p in planted} == {"placeholder", "variant", "unit", "date", "duplicate"}
         with unit_of_work() as session:  # the next seed gets a book of its own
             for table in ("deals", "contacts", "accounts"):
-                session.execute(__import__("sqlalchemy").text(f"DELETE FROM {table}"))
+                session.execute(text(f"DELETE FROM {table}"))
     recall, false_rate = recall_found / recall_planted, false / findings
     print(f"planted-book recall {recall:.3f} ({recall_found}/{recall_planted}), false alarms {false_rate:.3f} ({false}/{findings})")
     assert recall >= 0.9
@@ -203,3 +205,23 @@ def test_cli_data_audit_json(store: str, capsys: pytest.CaptureFixture[str]) -> 
     assert cli_main(["data", "audit"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Book score") and "stands for a missing value" in out
+
+
+def test_scheduler_audits_after_each_import_and_daily(store: str) -> None:
+    _planted_book(1008)
+    with unit_of_work() as session:
+        assert audit_due(session) == "daily"          # never audited
+        assert planners.data_audit_due(session) == 1
+    first = run_scheduled_audit("daily")
+    assert first["proposed"] > 0
+    with unit_of_work() as session:
+        assert audit_due(session) is None              # audited just now, nothing imported since
+        session.add(AuditEntry(at=clock.now(), actor="Morgan Lee", event="import.applied",
+                               details={"kind": "contacts", "file": "leads.csv"}))
+    with unit_of_work() as session:
+        assert audit_due(session) == "import"
+    second = run_scheduled_audit()
+    assert second["trigger"] == "import" and second["proposed"] == 0  # the same fixes are already waiting
+    with unit_of_work() as session:
+        assert session.get(QualityAudit, second["audit_id"]).import_ref == "leads.csv"
+        assert audit_due(session) is None

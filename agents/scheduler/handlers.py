@@ -59,8 +59,15 @@ def dispatch_outbox(job: Job) -> dict[str, Any]:
     return {"sent": oversight.dispatch_due()}
 
 
+def data_audit(job: Job) -> dict[str, Any]:
+    from crm_core.quality.scheduling import run_scheduled_audit
+
+    return run_scheduled_audit((job.payload or {}).get("trigger"))
+
+
 HANDLERS: dict[str, Handler] = {
     "agent": run_agent_job,
+    "data_audit": data_audit,
     "expire_queue": expire_queue,
     "calibration": calibration,
     "dispatch_outbox": dispatch_outbox,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from crm_core import clock, jobqueue
 from crm_core.importing.history import historical_ids
 from crm_core.models import Activity, Contact, Cursor, Meeting
+from crm_core.quality.scheduling import AUDIT_JOB, audit_due
 
 AGENT_JOB = "agent"
 ACTIVITY_CURSOR = "activities:lead_scoring"
@@ -153,6 +154,12 @@ def whole_run(agent: str) -> Callable[[Session], int]:
 
     plan.__name__ = f"plan_{agent}"
     return plan
+
+
+def data_audit_due(session: Session) -> int:
+    """The data-quality audit after an import, and at least daily (see crm_core.quality.scheduling)."""
+    trigger = audit_due(session)
+    return 1 if trigger and jobqueue.enqueue(session, AUDIT_JOB, payload={"trigger": trigger}, dedupe_key=AUDIT_JOB) else 0
 
 
 def maintenance(kind: str) -> Callable[[Session], int]:

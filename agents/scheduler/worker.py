@@ -70,6 +70,7 @@ class Worker:
         s.every(5).minutes.do(self._plan, planners.maintenance("expire_queue"))
         s.every(1).minutes.do(self._plan, planners.maintenance("dispatch_outbox"))
         s.every(1).days.do(self._plan, planners.maintenance("calibration"))
+        s.every(1).minutes.do(self._plan, planners.data_audit_due)  # after an import, and daily
         s.every(1).seconds.do(self._plan, live_jobs.follow_audit_log)  # outbound webhooks
         s.every(30).seconds.do(self._plan, planners.maintenance(live_jobs.DELIVER_JOB))  # their retries
         s.every(get_settings().imap_poll_seconds).seconds.do(self._plan, live_jobs.plan_mailbox)
