@@ -1,4 +1,4 @@
-"""The dashboard: `streamlit run app.py`. Navigation, the "who is clicking" picker, nothing else.
+"""The dashboard: `streamlit run app.py`. Sign-in, navigation, nothing else.
 
 Each page lives in pages/ and only lays out what `crm_core.services` returns.
 """
@@ -8,7 +8,7 @@ import streamlit as st
 
 from ui.shell import app_shell
 
-app_shell()  # store migrated once per URL, wide layout, the "who is clicking" picker
+app_shell()  # store migrated once per URL, wide layout, sign-in (the run stops here until someone is signed in)
 
 st.navigation({
     "Sell": [

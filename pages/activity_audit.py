@@ -10,7 +10,7 @@ import streamlit as st
 from crm_core.services import activity_log, approvals
 from ui import format as fmt
 from ui.data import flash, read, write
-from ui.layout import empty_state, need_user, open_page_offset, open_pager, page_header
+from ui.layout import empty_state, need_actor, open_page_offset, open_pager, page_header
 
 PAGE_SIZE = 100
 
@@ -65,9 +65,9 @@ with decisions_tab:
 
 
 def revert(decision_id: int) -> None:
-    user = need_user()
+    user = need_actor()
     if user:
-        outcome = write(approvals.revert_item, decision_id, user=user,
+        outcome = write(approvals.revert_item, decision_id, actor=user,
                         note=st.session_state.get(f"revert_note_{decision_id}") or None)
         if outcome is not None:
             flash("success" if outcome.ok else "error", outcome.message)

@@ -8,10 +8,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crm_core import clock
-from crm_core.services import agent_ops, approvals, oversight_settings
+from crm_core.services import agent_ops, approvals, oversight_settings, users
 from ui import format as fmt
 from ui.data import flash, read, write
-from ui.layout import empty_state, need_user, page_header
+from ui.layout import empty_state, need_actor, page_header
+from ui.session import current_actor
 
 AGENT_COLOURS = {"lead_scoring": "#3b5bdb", "follow_up": "#2f9e44", "enrichment": "#845ef7", "pipeline": "#e8a317",
                  "meeting": "#1098ad"}
@@ -101,9 +102,9 @@ edited = st.data_editor(before, hide_index=True, key="agents_policies", disabled
 changes = oversight_settings.policy_changes(policies, edited.to_dict("records"))
 if st.button(f"Save {len(changes)} change(s)" if changes else "No changes to save", key="agents_save_policies",
              disabled=not changes, type="primary"):
-    user = need_user()
-    if user and write(oversight_settings.save_policies, changes, user=user) is not None:
-        flash("success", f"Saved {len(changes)} policy change(s) as {user}: "
+    actor = need_actor()
+    if actor and write(oversight_settings.save_policies, changes, actor=actor) is not None:
+        flash("success", f"Saved {len(changes)} policy change(s) as {actor.name}: "
               + ", ".join(c.action_type for c in changes) + ".")
     st.rerun()
 
@@ -121,13 +122,13 @@ with st.form("agents_supervise_form"):
     until = a3.date_input("Until (end of day, UTC)", value=clock.now().date() + timedelta(days=7), key="supervise_until")
     count = a4.number_input("Decisions", min_value=1, value=20, step=1, key="supervise_count")
     if st.form_submit_button("Apply"):
-        user = need_user()
-        if user:
-            view = write(oversight_settings.supervise, agent, user=user,
+        actor = need_actor()
+        if actor:
+            view = write(oversight_settings.supervise, agent, actor=actor,
                          until=until if mode == "until a date" else None,
                          decisions=int(count) if mode == "for a number of decisions" else None, off=mode == "off")
             if view is not None:
-                flash("success", f"{agent}: " + (view.reason or "not supervised") + f" (set by {user}).")
+                flash("success", f"{agent}: " + (view.reason or "not supervised") + f" (set by {actor.name}).")
         st.rerun()
 
 # ---- calibration ------------------------------------------------------------------------------------------
@@ -145,3 +146,20 @@ else:
         "Approval rate": fmt.percent(r.approved / r.decided if r.decided else None),
         "At suggested": f"{r.approved_at_suggested}/{r.decided_at_suggested}", "Note": r.note,
     } for r in report]), hide_index=True, key="agents_calibration")
+
+# ---- people and rights -------------------------------------------------------------------------------------
+st.subheader("Who may do what")
+st.caption("Rights are checked by the services behind every page, the command line and the HTTP API; "
+           "a refused action says which right is missing. Admins manage users with `python -m crm_core users ...`.")
+st.dataframe(pd.DataFrame([{
+    "Right": r.right, "What it allows": r.description, "Rep": r.rep, "Manager": r.manager, "Admin": r.admin,
+} for r in oversight_settings.rights_table()]), hide_index=True, key="agents_rights")
+me = current_actor()
+if me is not None and me.role == "admin":
+    people = read(users.list_users)
+    st.dataframe(pd.DataFrame([{
+        "Name": u.name, "Role": u.role, "Email": u.email or "", "Active": "yes" if u.active else "no",
+        "Signs in with": "password" if u.has_password else "single sign-on only" if u.email else "cannot sign in yet",
+        "Locked until": fmt.when(u.locked_until) if u.locked_until else "",
+        "Last sign-in": fmt.ago(u.last_sign_in_at, clock.now()) if u.last_sign_in_at else "never",
+    } for u in people]), hide_index=True, key="agents_users")

@@ -8,7 +8,7 @@ from crm_core.oversight import QueueItem
 from crm_core.services import approvals
 from ui import format as fmt
 from ui.data import flash, read, write
-from ui.layout import empty_state, need_user, page_header, page_offset, pager
+from ui.layout import empty_state, need_actor, page_header, page_offset, pager
 
 PAGE_SIZE = 20
 
@@ -30,37 +30,37 @@ def _report(outcome: approvals.Outcome | None) -> None:
 
 
 def approve(item_id: int) -> None:
-    user = need_user()
+    user = need_actor()
     if user:
-        _report(write(approvals.approve_item, item_id, user=user, note=st.session_state.get(f"queue_note_{item_id}") or None))
+        _report(write(approvals.approve_item, item_id, actor=user, note=st.session_state.get(f"queue_note_{item_id}") or None))
 
 
 def reject(item_id: int) -> None:
-    user = need_user()
+    user = need_actor()
     if user:
-        _report(write(approvals.reject_item, item_id, user=user, note=st.session_state.get(f"queue_note_{item_id}") or None))
+        _report(write(approvals.reject_item, item_id, actor=user, note=st.session_state.get(f"queue_note_{item_id}") or None))
 
 
 def approve_edited(item: QueueItem) -> None:
-    user = need_user()
+    user = need_actor()
     if not user:
         return
     edits = {a.position: {f: st.session_state.get(f"queue_edit_{item.id}_{a.position}_{f}")
                           for f, _ in approvals.editable_fields(a.type)} for a in item.actions}
     edited = approvals.edited_actions(item, edits)
     note = st.session_state.get(f"queue_note_{item.id}") or None
-    _report(write(approvals.approve_item, item.id, user=user, note=note, edited=edited))
+    _report(write(approvals.approve_item, item.id, actor=user, note=note, edited=edited))
 
 
 def approve_selected(ids: list[int]) -> None:
-    user = need_user()
+    user = need_actor()
     chosen = [i for i in ids if st.session_state.get(f"queue_select_{i}")]
     if not user:
         return
     if not chosen:
         flash("warning", "Tick the items to approve first.")
         return
-    results = write(approvals.bulk_approve_items, chosen, user=user) or []
+    results = write(approvals.bulk_approve_items, chosen, actor=user) or []
     done = [r.id for r in results if r.ok]
     failed = [r for r in results if not r.ok]
     if done:

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from auth_helpers import MANAGER
 from crm_core import clock, oversight
 from crm_core.actions.sinks import dispatch_due
 from crm_core.db import unit_of_work
@@ -44,7 +45,7 @@ def submit(env) -> Decision:
 
 def approve(did: int) -> Decision:
     with unit_of_work() as session:
-        return oversight.approve(session, did, user="morgan")
+        return oversight.approve(session, did, actor=MANAGER)
 
 
 def outbox(did: int) -> list[OutboxMessage]:
@@ -149,7 +150,7 @@ def test_a_scheduled_email_waits_for_its_time_and_can_be_cancelled_until_then(cr
     assert outbox(first.id)[0].status == "pending"
     assert dispatch_due() == 0  # not yet due
     with unit_of_work() as session:
-        d = oversight.revert(session, first.id, user="morgan")
+        d = oversight.revert(session, first.id, actor=MANAGER)
     assert d.status == "reverted"
     assert outbox(first.id)[0].status == "cancelled"
     with unit_of_work(readonly=True) as session:
@@ -176,7 +177,7 @@ def test_a_due_scheduled_email_is_sent_by_the_dispatcher(crm, smtp):
 def test_reverting_a_sent_email_sends_nothing_and_records_that_nothing_was_undone(crm, smtp):
     d = submit(envelope("follow_up", [email_action(crm.ann)], subject=("contact", crm.ann), confidence=0.95))
     with unit_of_work() as session:
-        d = oversight.revert(session, d.id, user="morgan")
+        d = oversight.revert(session, d.id, actor=MANAGER)
     assert d.status == "reverted"
     assert len(smtp.received) == 1
     with unit_of_work(readonly=True) as session:
@@ -199,7 +200,7 @@ def test_an_unreachable_smtp_server_leaves_the_message_failed_with_its_error(crm
         assert entry.details["outbox_id"] == msg.id and entry.decision_id == d.id
     # It never left, so reverting the decision withdraws it completely.
     with unit_of_work() as session:
-        assert oversight.revert(session, d.id, user="morgan").status == "reverted"
+        assert oversight.revert(session, d.id, actor=MANAGER).status == "reverted"
     assert outbox(d.id)[0].status == "cancelled"
 
 

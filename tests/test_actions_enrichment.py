@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from auth_helpers import MANAGER
 from crm_core import oversight
 from crm_core.db import unit_of_work
 from crm_core.models import Account, Contact, Decision
@@ -48,7 +49,7 @@ def test_a_field_a_human_set_waits_for_review_and_a_human_may_then_allow_it(crm)
     with unit_of_work(readonly=True) as session:
         assert session.get(Account, crm.account).industry == "manufacturing"
     with unit_of_work() as session:
-        assert oversight.approve(session, d.id, user="morgan").status == "executed"
+        assert oversight.approve(session, d.id, actor=MANAGER).status == "executed"
         assert session.get(Account, crm.account).industry == "robotics"
 
 
@@ -66,7 +67,7 @@ def test_fields_outside_the_list_cannot_be_enriched(crm_sqlite, field):
     assert d.status == "queued"
     assert f"contact fields ['{field}'] cannot be enriched" in d.policy_reason
     with unit_of_work() as session:
-        assert oversight.approve(session, d.id, user="morgan").status == "failed"
+        assert oversight.approve(session, d.id, actor=MANAGER).status == "failed"
         assert session.get(Contact, crm.bob).email == "bob@acme.example"
 
 

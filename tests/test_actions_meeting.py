@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from auth_helpers import MANAGER
 from crm_core import clock, oversight
 from crm_core.actions import ics
 from crm_core.db import unit_of_work
@@ -70,7 +71,7 @@ def test_reverting_a_sent_invite_cancels_the_meeting_and_sends_a_cancel(crm, smt
     starts = (clock.now() + timedelta(days=3)).replace(microsecond=0)
     d = run(crm, [meeting_action(crm, starts)], ("contact", crm.ann))
     with unit_of_work() as session:
-        assert oversight.revert(session, d.id, user="morgan").status == "reverted"
+        assert oversight.revert(session, d.id, actor=MANAGER).status == "reverted"
     invite, cancel = smtp.received
     [cancel_ics] = list(cancel.message.iter_attachments())
     props = ics.unfold(cancel_ics.get_content())
@@ -92,7 +93,7 @@ def test_a_held_invite_is_withdrawn_and_the_meeting_removed_exactly(crm):
         [msg] = session.scalars(select(OutboxMessage).where(OutboxMessage.decision_id == d.id)).all()
         assert msg.status == "held" and msg.attachments[0]["filename"] == "invite.ics"
     with unit_of_work() as session:
-        oversight.revert(session, d.id, user="morgan")
+        oversight.revert(session, d.id, actor=MANAGER)
     with unit_of_work(readonly=True) as session:
         assert row_dicts(session) == before
         assert session.get(OutboxMessage, msg.id).status == "cancelled"
@@ -123,7 +124,7 @@ def test_a_brief_is_saved_and_its_revert_restores_the_previous_one(crm):
     with unit_of_work() as session:
         meeting = session.get(Meeting, crm.meeting)
         assert meeting.brief == "Ann wants SSO." and meeting.brief_ready_at is not None
-        oversight.revert(session, d.id, user="morgan")
+        oversight.revert(session, d.id, actor=MANAGER)
     with unit_of_work(readonly=True) as session:
         meeting = session.get(Meeting, crm.meeting)
         assert (meeting.brief, meeting.brief_ready_at) == (None, None)
@@ -147,5 +148,5 @@ def test_a_task_someone_worked_on_is_not_deleted_by_revert(crm):
     with unit_of_work() as session:
         session.scalars(select(Task)).one().status = "done"
     with unit_of_work() as session:
-        d = oversight.revert(session, d.id, user="morgan")
+        d = oversight.revert(session, d.id, actor=MANAGER)
     assert d.status == "executed" and "was changed after it was created (now done)" in d.error

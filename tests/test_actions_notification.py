@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from auth_helpers import MANAGER
 from crm_core import oversight
 from crm_core.db import unit_of_work
 from crm_core.models import Decision, OutboxMessage
@@ -66,7 +67,7 @@ def test_reverting_a_posted_notification_records_that_it_cannot_be_withdrawn(crm
         monkeypatch.setenv("CRM_WEBHOOK_URL", hook.url)
         d = notify(crm)
         with unit_of_work() as session:
-            assert oversight.revert(session, d.id, user="morgan").status == "reverted"
+            assert oversight.revert(session, d.id, actor=MANAGER).status == "reverted"
         assert len(hook.received) == 1
     with unit_of_work(readonly=True) as session:
         [entry] = oversight.audit_entries(session, decision_id=d.id, event="decision.reverted")
@@ -81,5 +82,5 @@ def test_a_queued_notification_is_posted_only_once_approved(crm, monkeypatch):
         d = notify(crm, confidence=0.2)
         assert d.status == "queued" and hook.received == []
         with unit_of_work() as session:
-            oversight.approve(session, d.id, user="morgan")
+            oversight.approve(session, d.id, actor=MANAGER)
         assert len(hook.received) == 1

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from auth_helpers import MANAGER
 from crm_core import clock, oversight
 from crm_core.actions import REGISTRY
 from crm_core.db import unit_of_work
@@ -61,7 +62,7 @@ def test_every_action_reverts_to_the_exact_before_image(store, action_type):
         # Confidence 0 queues every type; a human approval executes it.
         [did] = oversight.submit(session, envelope("pipeline", [(action_type, params)], subject=subject, confidence=0.0))
     with unit_of_work() as session:
-        d = oversight.approve(session, did, user="morgan")
+        d = oversight.approve(session, did, actor=MANAGER)
         assert d.status == "executed", d.error
     with unit_of_work(readonly=True) as session:
         during = row_dicts(session, DOMAIN_TABLES + ("outbox",))
@@ -69,7 +70,7 @@ def test_every_action_reverts_to_the_exact_before_image(store, action_type):
     assert any(during[t] != before[t] for t in before) or during["outbox"], f"{action_type} changed nothing"
     assert exe.status == "executed"
     with unit_of_work() as session:
-        d = oversight.revert(session, did, user="morgan")
+        d = oversight.revert(session, did, actor=MANAGER)
         assert d.status == "reverted", d.error
     with unit_of_work(readonly=True) as session:
         after = row_dicts(session)
@@ -91,15 +92,15 @@ def test_won_deal_revert_reopens_it_exactly(store):
     with unit_of_work() as session:
         [did] = oversight.submit(session, envelope("pipeline", [("move_deal_stage", params)], subject=subject, confidence=1.0))
     with unit_of_work() as session:
-        oversight.approve(session, did, user="morgan")
+        oversight.approve(session, did, actor=MANAGER)
         from crm_core.models import Deal, StageHistory
 
         deal = session.get(Deal, crm.deal)
         assert (deal.stage, deal.status) == ("Won", "won") and deal.closed_at is not None
         [history] = session.scalars(select(StageHistory).where(StageHistory.deal_id == crm.deal)).all()
-        assert (history.from_stage, history.to_stage, history.changed_by) == ("Engaging", "Won", "morgan")
+        assert (history.from_stage, history.to_stage, history.changed_by) == ("Engaging", "Won", "Morgan Manager")
     with unit_of_work() as session:
-        oversight.revert(session, did, user="morgan")
+        oversight.revert(session, did, actor=MANAGER)
         deal = session.get(Deal, crm.deal)
         assert (deal.stage, deal.status, deal.closed_at) == ("Engaging", "open", None)
 
@@ -115,11 +116,11 @@ def test_a_decision_with_several_actions_reverts_all_of_them_newest_first(store)
     with unit_of_work() as session:
         [did] = oversight.submit(session, envelope("follow_up", actions, subject=("contact", crm.ann), confidence=0.0))
     with unit_of_work() as session:
-        oversight.approve(session, did, user="morgan")
+        oversight.approve(session, did, actor=MANAGER)
     with unit_of_work() as session:
-        assert oversight.revert(session, did, user="morgan").status == "reverted"
+        assert oversight.revert(session, did, actor=MANAGER).status == "reverted"
     with unit_of_work(readonly=True) as session:
         assert row_dicts(session) == before
         reverted = [e.details["position"] for e in reversed(oversight.audit_entries(session, decision_id=did, event="action.reverted"))]
         assert reverted == [2, 1, 0]
-        assert session.get(Decision, did).reverted_by == "morgan"
+        assert session.get(Decision, did).reverted_by == "Morgan Manager"

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
+from auth_helpers import ADMIN, MANAGER
 from agents.enrichment import AGENT
 from agents.runner import run_agent
 from crm_core import clock, oversight
@@ -135,7 +136,7 @@ def test_a_run_goes_through_oversight_and_a_second_run_proposes_nothing_twice(st
 def test_strong_evidence_runs_alone_once_trusted_and_weak_evidence_still_waits(store):
     ids = _store()
     with clock.frozen_at(NOW), unit_of_work() as s:
-        oversight.update_policy(s, "write_enrichment", user="morgan", threshold=0.6)
+        oversight.update_policy(s, "write_enrichment", actor=ADMIN, threshold=0.6)
     with clock.frozen_at(NOW):
         run_agent("enrichment", subject_ids=[ids["ann"], ids["bea"]], provider="offline", as_of=NOW)
     with unit_of_work(readonly=True) as s:
@@ -155,7 +156,7 @@ def test_a_rejected_value_is_not_proposed_again(store):
         run_agent("enrichment", subject_ids=[ids["bea"]], provider="offline", as_of=NOW)
     with clock.frozen_at(NOW), unit_of_work() as s:
         guess = s.scalars(select(Decision).where(Decision.escalation.is_not(None))).one()
-        oversight.reject(s, guess.id, user="morgan", note="they trade as Bluefinch")
+        oversight.reject(s, guess.id, actor=MANAGER, note="they trade as Bluefinch")
     with clock.frozen_at(NOW), unit_of_work(readonly=True) as s:
         [ctx] = builder.build(s, [ids["bea"]], as_of=NOW)
         assert [r.value for r in ctx.rejected] == ["Bluefinch Labs"]
@@ -241,5 +242,5 @@ def test_a_link_to_an_account_that_does_not_exist_is_refused_and_a_revert_unlink
     assert done.status == "executed"
     with unit_of_work() as s:
         assert s.get(Contact, ids["gus"]).account_id == ids["acme"]
-        assert oversight.revert(s, done.id, user="morgan").status == "reverted"
+        assert oversight.revert(s, done.id, actor=MANAGER).status == "reverted"
         assert s.get(Contact, ids["gus"]).account_id is None

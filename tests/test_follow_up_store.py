@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from auth_helpers import MANAGER
 from agents.runner import run_agent
 from crm_core import clock, oversight
 from crm_core.contexts import follow_up as builder
@@ -194,7 +195,7 @@ def test_a_run_flows_through_oversight_once_and_writes_only_to_the_decisions_con
         assert ivy.decision["stop_reason"] == "replied" and EVIL not in (tasks[ids["ivy"]].description + tasks[ids["ivy"]].title)
         quiet_id = quiet.id
     with clock.frozen_at(NOW + timedelta(minutes=5)), unit_of_work() as s:
-        assert oversight.approve(s, quiet_id, user="Morgan Manager").status == "executed"
+        assert oversight.approve(s, quiet_id, actor=MANAGER).status == "executed"
     with unit_of_work(readonly=True) as s:
         outbox = list(s.scalars(select(OutboxMessage)))
         assert [m.recipient for m in outbox] == ["quiet@acme.example"]

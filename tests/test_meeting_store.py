@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
+from auth_helpers import MANAGER
 from agents.runner import run_agent
 from crm_core import clock, oversight
 from crm_core.actions import ics
@@ -135,7 +136,7 @@ def test_a_run_flows_through_oversight_and_a_second_run_adds_no_brief_or_items(b
     with unit_of_work(readonly=True) as s:
         assert s.get(Decision, waiting.decision_ids[0]).actions == []
     with clock.frozen_at(NOW + timedelta(minutes=2)), unit_of_work() as s:
-        done = oversight.approve(s, items.id, user="nina")
+        done = oversight.approve(s, items.id, actor=MANAGER)
         assert done.status == "executed"
     with unit_of_work(readonly=True) as s:
         tasks = s.scalars(select(Task).where(Task.meeting_id == book.done).order_by(Task.id)).all()
@@ -170,7 +171,7 @@ def test_an_approved_invite_books_the_rep_and_emails_an_ics_to_the_contact_only(
     first, second = (datetime.fromisoformat(d.actions[0]["params"]["starts_at"]) for d in (iris_invite, gareth_invite))
     assert abs(first - second) >= timedelta(minutes=45 + 15)  # the pending invite counted as busy time
     with clock.frozen_at(later), unit_of_work() as s:
-        assert oversight.approve(s, iris_invite.id, user="tom").status == "executed"
+        assert oversight.approve(s, iris_invite.id, actor=MANAGER).status == "executed"
     with unit_of_work(readonly=True) as s:
         [msg] = s.scalars(select(OutboxMessage).where(OutboxMessage.decision_id == iris_invite.id)).all()
         meeting = s.scalars(select(Meeting).where(Meeting.contact_id == book.iris)).one()

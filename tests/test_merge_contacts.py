@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from auth_helpers import MANAGER
 from crm_core import clock
 from crm_core.actions import ActionContext, ExecResult, get_spec
 from crm_core.actions.merge_contacts import ALL_COLUMNS, MergeContactsParams
@@ -248,9 +249,9 @@ def test_a_human_approves_an_import_merge_in_the_queue_and_reverts_it(store):
         [proposal_id] = apply_import(s, plan).merge_proposals
     before = full_state()
     with unit_of_work() as s:
-        assert queue.approve(s, proposal_id, user="Maria Manager").status == "executed"
+        assert queue.approve(s, proposal_id, actor=MANAGER).status == "executed"
     with unit_of_work(readonly=True) as s:
         assert len(s.scalars(select(Contact)).all()) == 1
     with unit_of_work() as s:
-        assert queue.revert(s, proposal_id, user="Maria Manager").status == "reverted"
+        assert queue.revert(s, proposal_id, actor=MANAGER).status == "reverted"
     assert full_state() == before

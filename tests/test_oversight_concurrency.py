@@ -12,6 +12,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from auth_helpers import MANAGER
 from crm_core import oversight
 from crm_core.db import dispose_engines, unit_of_work
 from crm_core.errors import InvalidTransition
@@ -41,7 +42,7 @@ def queued_email(store) -> int:
 def approve_once(decision_id: int, user: str) -> str:
     try:
         with unit_of_work() as session:
-            d = oversight.approve(session, decision_id, user=user)
+            d = oversight.approve(session, decision_id, actor=MANAGER.model_copy(update={"name": user}))
             return f"ok:{d.status}"
     except InvalidTransition as exc:
         return f"refused:{exc}"
@@ -112,7 +113,7 @@ def test_on_postgresql_a_second_approval_waits_on_the_row_lock_then_is_refused(p
     session_a = session_factory()()
     try:
         with session_a.begin():
-            oversight.approve(session_a, did, user="morgan")  # claimed and executed, not yet committed
+            oversight.approve(session_a, did, actor=MANAGER)  # claimed and executed, not yet committed
             waiter = threading.Thread(target=lambda: outcomes.append(approve_once(did, "sam")))
             waiter.start()
             deadline = time.monotonic() + 30

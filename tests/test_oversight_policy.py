@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from auth_helpers import ADMIN
 from agents.base import ACTION_TYPES, Proposal, ProposedAction, Usage
 from crm_core import oversight
 from crm_core.db import unit_of_work
@@ -77,7 +78,7 @@ def test_a_quote_never_executes_without_approval_even_at_full_confidence(crm):
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
     # Lowering the threshold or clearing always_ask does not let a critical action run alone.
     with unit_of_work() as session:
-        oversight.update_policy(session, "send_quote", user="admin", threshold=0.0, always_ask=False)
+        oversight.update_policy(session, "send_quote", actor=ADMIN, threshold=0.0, always_ask=False)
     [again] = submit(envelope("pipeline", [quote], subject=("deal", crm.deal), confidence=1.0))
     assert decision(again).status == "queued"
 
@@ -219,12 +220,12 @@ def test_default_policies_cover_every_action_type_and_are_created_on_first_use(s
 
 def test_a_policy_change_is_audited_with_old_and_new_values(crm):
     with unit_of_work() as session:
-        view = oversight.update_policy(session, "send_email", user="morgan.manager", threshold=0.75)
-    assert view.threshold == 0.75 and view.updated_by == "morgan.manager"
+        view = oversight.update_policy(session, "send_email", actor=ADMIN, threshold=0.75)
+    assert view.threshold == 0.75 and view.updated_by == "Ada Admin"
     with unit_of_work(readonly=True) as session:
         [entry] = oversight.audit_entries(session, event="policy.updated")
-    assert entry.actor == "morgan.manager"
-    assert entry.details == {"action_type": "send_email",
+    assert entry.actor == "Ada Admin (cli)"
+    assert entry.details == {"via": "cli", "user_id": None, "action_type": "send_email",
                              "old": {"threshold": 0.9, "stakes": "medium", "always_ask": False},
                              "new": {"threshold": 0.75, "stakes": "medium", "always_ask": False}}
     [did] = submit(envelope("follow_up", [("send_email", {"contact_id": crm.ann, "subject": "Hi", "body": "Hello"})],
@@ -235,11 +236,11 @@ def test_a_policy_change_is_audited_with_old_and_new_values(crm):
 def test_bad_policy_changes_are_refused_with_a_clear_message(store):
     with unit_of_work() as session:
         with pytest.raises(UserError, match="policy send_email: threshold 1.5 must be between 0 and 1"):
-            oversight.update_policy(session, "send_email", user="x", threshold=1.5)
+            oversight.update_policy(session, "send_email", actor=ADMIN, threshold=1.5)
         with pytest.raises(UserError, match="stakes 'huge' must be one of low, medium, high, critical"):
-            oversight.update_policy(session, "send_email", user="x", stakes="huge")
+            oversight.update_policy(session, "send_email", actor=ADMIN, stakes="huge")
         with pytest.raises(NotFound, match="policy 'fax' not found"):
-            oversight.update_policy(session, "fax", user="x", threshold=0.5)
+            oversight.update_policy(session, "fax", actor=ADMIN, threshold=0.5)
 
 
 def test_the_audit_log_refuses_update_and_delete(crm):

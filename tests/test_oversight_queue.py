@@ -6,9 +6,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from auth_helpers import MANAGER
 from crm_core import clock, oversight
 from crm_core.db import unit_of_work
-from crm_core.errors import InvalidTransition, NotFound, UserError
+from crm_core.auth import Actor
+from crm_core.errors import InvalidTransition, NotFound, PermissionDenied, UserError
 from crm_core.models import ActionExecution, Contact, Decision, OutboxMessage, ScoreHistory, Task
 from fakes.crm_records import envelope, row_dicts, seed
 
@@ -43,24 +45,24 @@ def events(decision_id) -> list[str]:
 def test_approving_executes_and_records_who_when_and_why(crm):
     did = queued(crm, [score(crm.ann)])
     with unit_of_work() as session:
-        d = oversight.approve(session, did, user="morgan.manager", note="matches what I heard on the call")
-    assert d.status == "executed" and d.decided_by == "morgan.manager" and d.decision_note == "matches what I heard on the call"
+        d = oversight.approve(session, did, actor=MANAGER, note="matches what I heard on the call")
+    assert d.status == "executed" and d.decided_by == "Morgan Manager" and d.decision_note == "matches what I heard on the call"
     assert d.decided_at is not None and d.executed_at is not None
     with unit_of_work(readonly=True) as session:
         assert session.get(Contact, crm.ann).score == 82
         [approved] = oversight.audit_entries(session, decision_id=did, event="decision.approved")
-        assert approved.actor == "morgan.manager" and approved.details["note"] == "matches what I heard on the call"
+        assert approved.actor == "Morgan Manager (cli)" and approved.details["note"] == "matches what I heard on the call"
     assert events(did) == ["decision.created", "decision.queued", "decision.approved", "action.executed", "decision.executed"]
 
 
 def test_second_approval_does_not_execute_again(crm):
     did = queued(crm, [score(crm.ann)])
     with unit_of_work() as session:
-        oversight.approve(session, did, user="morgan")
+        oversight.approve(session, did, actor=MANAGER)
     with unit_of_work() as session:
-        with pytest.raises(InvalidTransition, match=rf"cannot approve decision {did}: it is executed \(decided by morgan at .*\); "
+        with pytest.raises(InvalidTransition, match=rf"cannot approve decision {did}: it is executed \(decided by Morgan Manager at .*\); "
                                                     "only a queued decision can be approved"):
-            oversight.approve(session, did, user="sam")
+            oversight.approve(session, did, actor=MANAGER)
     with unit_of_work(readonly=True) as session:
         assert session.scalar(select(func.count()).select_from(ScoreHistory)) == 1
         assert session.scalar(select(func.count()).select_from(ActionExecution)) == 1
@@ -69,20 +71,20 @@ def test_second_approval_does_not_execute_again(crm):
 def test_rejecting_runs_nothing_and_keeps_the_reason(crm):
     did = queued(crm, [score(crm.ann)])
     with unit_of_work() as session:
-        d = oversight.reject(session, did, user="morgan", note="she left the company")
+        d = oversight.reject(session, did, actor=MANAGER, note="she left the company")
     assert d.status == "rejected" and d.decision_note == "she left the company"
     with unit_of_work(readonly=True) as session:
         assert session.get(Contact, crm.ann).score == 40
     assert events(did)[-1] == "decision.rejected"
     with unit_of_work() as session, pytest.raises(InvalidTransition, match="it is rejected"):
-        oversight.approve(session, did, user="sam")
+        oversight.approve(session, did, actor=MANAGER)
 
 
 def test_edit_then_approve_runs_the_edited_actions_and_audits_before_and_after(crm):
     did = queued(crm, [score(crm.ann, 90)])
     edited = [{"type": "update_lead_score", "params": {"contact_id": crm.ann, "score": 65, "tier": "warm"}}]
     with unit_of_work() as session:
-        d = oversight.approve(session, did, user="morgan", note="too hot", edited_actions=edited)
+        d = oversight.approve(session, did, actor=MANAGER, note="too hot", edited_actions=edited)
     assert d.status == "executed"
     with unit_of_work(readonly=True) as session:
         contact = session.get(Contact, crm.ann)
@@ -99,9 +101,9 @@ def test_an_invalid_edit_is_refused_and_the_decision_stays_queued(crm):
     bad = [{"type": "update_lead_score", "params": {"contact_id": crm.ann, "score": 140, "tier": "hot"}}]
     with unit_of_work() as session, pytest.raises(UserError, match=rf"decision {did}, edited action 0 \(update_lead_score\): "
                                                                    "parameters rejected: score: Input should be less than or equal to 100"):
-        oversight.approve(session, did, user="morgan", edited_actions=bad)
+        oversight.approve(session, did, actor=MANAGER, edited_actions=bad)
     with unit_of_work() as session, pytest.raises(UserError, match="unknown action type"):
-        oversight.approve(session, did, user="morgan", edited_actions=[{"type": "wire_money", "params": {}}])
+        oversight.approve(session, did, actor=MANAGER, edited_actions=[{"type": "wire_money", "params": {}}])
     assert get(did).status == "queued"
 
 
@@ -109,9 +111,9 @@ def test_bulk_approve_reports_each_item(crm):
     a = queued(crm, [score(crm.ann)])
     b = queued(crm, [score(crm.bob, 30, "cold")])
     with unit_of_work() as session:
-        oversight.reject(session, b, user="morgan")
+        oversight.reject(session, b, actor=MANAGER)
     with unit_of_work() as session:
-        results = oversight.bulk_approve(session, [a, b, 999], user="morgan")
+        results = oversight.bulk_approve(session, [a, b, 999], actor=MANAGER)
     assert [(r.id, r.ok, r.status) for r in results] == [(a, True, "executed"), (b, False, None), (999, False, None)]
     assert "it is rejected" in results[1].error and "decision 999 not found" in results[2].error
 
@@ -129,7 +131,7 @@ def test_queued_items_expire_after_their_time_and_cannot_be_approved_then(crm):
     d = get(did)
     assert d.status == "expired" and d.decided_by == "system"
     with unit_of_work() as session, pytest.raises(InvalidTransition, match="it is expired"):
-        oversight.approve(session, did, user="morgan")
+        oversight.approve(session, did, actor=MANAGER)
     assert events(did)[-1] == "decision.expired"
 
 
@@ -139,7 +141,7 @@ def test_a_failing_action_leaves_nothing_half_applied_and_the_decision_failed(cr
     with unit_of_work(readonly=True) as session:
         before = row_dicts(session)
     with unit_of_work() as session:
-        d = oversight.approve(session, did, user="morgan")
+        d = oversight.approve(session, did, actor=MANAGER)
     assert d.status == "failed"
     assert d.error == "action 1 (create_task): deal 9999 not found"
     with unit_of_work(readonly=True) as session:
@@ -154,25 +156,25 @@ def test_revert_restores_and_a_second_revert_is_refused(crm):
     with unit_of_work(readonly=True) as session:
         before = row_dicts(session)
     with unit_of_work() as session:
-        oversight.approve(session, did, user="morgan")
+        oversight.approve(session, did, actor=MANAGER)
     with unit_of_work() as session:
-        d = oversight.revert(session, did, user="morgan", note="wrong contact")
-    assert d.status == "reverted" and d.reverted_by == "morgan"
+        d = oversight.revert(session, did, actor=MANAGER, note="wrong contact")
+    assert d.status == "reverted" and d.reverted_by == "Morgan Manager"
     with unit_of_work(readonly=True) as session:
         assert row_dicts(session) == before
-    with unit_of_work() as session, pytest.raises(InvalidTransition, match=rf"cannot revert decision {did}: it is reverted \(reverted by morgan"):
-        oversight.revert(session, did, user="morgan")
+    with unit_of_work() as session, pytest.raises(InvalidTransition, match=rf"cannot revert decision {did}: it is reverted \(reverted by Morgan Manager"):
+        oversight.revert(session, did, actor=MANAGER)
     assert events(did)[-2:] == ["action.reverted", "decision.reverted"]
 
 
 def test_revert_over_a_later_change_is_refused_and_nothing_is_undone(crm):
     did = queued(crm, [score(crm.ann), ("create_task", {"title": "Call Ann", "contact_id": crm.ann})])
     with unit_of_work() as session:
-        oversight.approve(session, did, user="morgan")
+        oversight.approve(session, did, actor=MANAGER)
     with unit_of_work() as session:
         session.get(Contact, crm.ann).score = 55  # a rep changed the score by hand since
     with unit_of_work() as session:
-        d = oversight.revert(session, did, user="morgan")
+        d = oversight.revert(session, did, actor=MANAGER)
     assert d.status == "executed"
     assert "revert failed, nothing was undone: action 0 (update_lead_score)" in d.error
     assert "score: now 55, action wrote 82" in d.error
@@ -182,11 +184,12 @@ def test_revert_over_a_later_change_is_refused_and_nothing_is_undone(crm):
 
 
 def test_unknown_ids_and_missing_users_are_clear_errors(crm):
+    did = queued(crm, [score(crm.ann)])
     with unit_of_work() as session:
         with pytest.raises(NotFound, match="decision 4242 not found"):
-            oversight.approve(session, 4242, user="morgan")
-        with pytest.raises(UserError, match="say who approves"):
-            oversight.approve(session, 1, user="")
+            oversight.approve(session, 4242, actor=MANAGER)
+        with pytest.raises(PermissionDenied, match="a person must"):
+            oversight.approve(session, did, actor=Actor.system())
 
 
 def test_queue_items_show_what_a_human_needs_to_judge(crm):
@@ -209,19 +212,19 @@ def test_queue_items_show_what_a_human_needs_to_judge(crm):
 def test_decided_feed_and_detail_show_outcomes_per_action(crm):
     did = queued(crm, [score(crm.ann)])
     with unit_of_work() as session:
-        oversight.approve(session, did, user="morgan")
-        oversight.revert(session, did, user="morgan")
+        oversight.approve(session, did, actor=MANAGER)
+        oversight.revert(session, did, actor=MANAGER)
     with unit_of_work(readonly=True) as session:
         [item] = oversight.decided_feed(session)
         detail = oversight.decision_detail(session, did)
-    assert item.id == did and item.status == "reverted" and item.decided_by == "morgan"
+    assert item.id == did and item.status == "reverted" and item.decided_by == "Morgan Manager"
     assert detail.actions[0].execution_status == "reverted" and "score 40, tier warm restored" in detail.actions[0].revert_note
 
 
 def test_outbox_messages_list_held_email(crm):
     did = queued(crm, [("send_email", {"contact_id": crm.ann, "subject": "Pricing", "body": "Hello Ann"})], agent="follow_up")
     with unit_of_work() as session:
-        oversight.approve(session, did, user="morgan")
+        oversight.approve(session, did, actor=MANAGER)
     with unit_of_work(readonly=True) as session:
         [msg] = oversight.outbox_messages(session)
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
@@ -236,9 +239,9 @@ def test_approval_stats_and_calibration_read_human_verdicts(crm):
     with unit_of_work() as session:
         for i, did in enumerate(ids):
             if i < 3:
-                oversight.reject(session, did, user="morgan")
+                oversight.reject(session, did, actor=MANAGER)
             else:
-                oversight.approve(session, did, user="morgan")
+                oversight.approve(session, did, actor=MANAGER)
     with unit_of_work(readonly=True) as session:
         assert oversight.approval_stats(session, "lead_scoring") == {"update_lead_score": (7, 10)}
         assert oversight.approval_stats(session, "pipeline") == {}

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from auth_helpers import ADMIN
 from crm_core import clock, oversight
 from crm_core.db import unit_of_work
 from crm_core.errors import UserError
@@ -35,7 +36,7 @@ def submit_status(env) -> tuple[str, str]:
 def test_an_agent_supervised_for_a_period_queues_everything_until_it_ends(crm):
     with clock.frozen_at(T0):
         with unit_of_work() as session:
-            view = oversight.set_supervised(session, "lead_scoring", user="morgan", until=T0 + timedelta(hours=2))
+            view = oversight.set_supervised(session, "lead_scoring", actor=ADMIN, until=T0 + timedelta(hours=2))
         assert view.supervised and view.reason == "supervised until 2026-11-24 11:00 UTC"
         status, reason = submit_status(confident_score(crm))
         assert status == "queued"
@@ -50,7 +51,7 @@ def test_an_agent_supervised_for_a_period_queues_everything_until_it_ends(crm):
 
 def test_an_agent_supervised_for_a_number_of_decisions_counts_each_one_down(crm):
     with unit_of_work() as session:
-        oversight.set_supervised(session, "lead_scoring", user="morgan", decisions=2)
+        oversight.set_supervised(session, "lead_scoring", actor=ADMIN, decisions=2)
     first = submit_status(confident_score(crm, score=70))
     assert first[0] == "queued" and "(1 left after this one)" in first[1]
     second = submit_status(confident_score(crm, score=71))
@@ -64,7 +65,7 @@ def test_an_agent_supervised_for_a_number_of_decisions_counts_each_one_down(crm)
 
 def test_failed_envelopes_do_not_use_up_supervised_decisions(crm):
     with unit_of_work() as session:
-        oversight.set_supervised(session, "lead_scoring", user="morgan", decisions=1)
+        oversight.set_supervised(session, "lead_scoring", actor=ADMIN, decisions=1)
         oversight.submit(session, envelope("lead_scoring", [], subject=("contact", crm.ann), failed=True, error="timeout"))
     assert submit_status(confident_score(crm))[0] == "queued"
 
@@ -82,11 +83,11 @@ def test_crm_supervised_puts_every_agent_in_supervised_mode(crm, monkeypatch):
 
 def test_supervision_can_be_turned_off_and_every_change_is_audited(crm):
     with unit_of_work() as session:
-        oversight.set_supervised(session, "meeting", user="morgan", decisions=5)
-        view = oversight.set_supervised(session, "meeting", user="morgan", off=True)
+        oversight.set_supervised(session, "meeting", actor=ADMIN, decisions=5)
+        view = oversight.set_supervised(session, "meeting", actor=ADMIN, off=True)
     assert view.supervised is False
     with unit_of_work(readonly=True) as session:
-        events = [(e.event, e.details["new"]) for e in oversight.audit_entries(session, actor="morgan")]
+        events = [(e.event, e.details["new"]) for e in oversight.audit_entries(session, actor="Ada Admin")]
     assert events == [("agent.unsupervised", {"until": None, "remaining": None}),
                       ("agent.supervised", {"until": None, "remaining": 5})]
 
@@ -94,8 +95,8 @@ def test_supervision_can_be_turned_off_and_every_change_is_audited(crm):
 def test_supervising_an_unknown_agent_or_nothing_is_refused(store):
     with unit_of_work() as session:
         with pytest.raises(UserError, match="agent 'sales_bot' is unknown"):
-            oversight.set_supervised(session, "sales_bot", user="x", decisions=1)
+            oversight.set_supervised(session, "sales_bot", actor=ADMIN, decisions=1)
         with pytest.raises(UserError, match="give a time"):
-            oversight.set_supervised(session, "meeting", user="x")
+            oversight.set_supervised(session, "meeting", actor=ADMIN)
         with pytest.raises(UserError, match="at least 1"):
-            oversight.set_supervised(session, "meeting", user="x", decisions=0)
+            oversight.set_supervised(session, "meeting", actor=ADMIN, decisions=0)

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
+from auth_helpers import MANAGER, add_user, sign_in
 from agents.base import DecisionEnvelope, Proposal, ProposedAction
 from crm_core import clock, oversight
 from crm_core.db import dispose_engines, migrate, unit_of_work
@@ -123,8 +124,11 @@ def book(demo_template, tmp_path, monkeypatch) -> Book:
     dispose_engines()
 
 
-def app(page: str | None = None, **query) -> AppTest:
+def app(page: str | None = None, *, as_user: str | None = "Maria Alvarez", **query) -> AppTest:
+    """The dashboard signed in as `as_user` (the demo book's manager by default); None: nobody signed in."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    if as_user:
+        sign_in(at, as_user)
     at.query_params.update({k: str(v) for k, v in query.items()})
     at.run()
     if page is not None:
@@ -185,15 +189,20 @@ def test_every_page_renders_on_the_demo_book(book, page):
 
 @pytest.mark.parametrize("page", list(PAGES))
 def test_every_page_says_what_to_do_on_an_empty_store(store, page):
-    at = app(page)
+    with unit_of_work() as s:
+        add_user(s, "Ada Admin", "admin")
+    at = app(page, as_user="Ada Admin")
     assert [t.value for t in at.title] == [PAGES[page]]
     assert at.info or at.warning, "an empty page must say what to do"
 
 
-def test_sidebar_lists_users_managers_first(book):
+def test_sidebar_says_who_is_signed_in_and_signs_out(book):
     at = app()
-    picker = at.sidebar.selectbox(key="crm_user")
-    assert picker.value == book.manager and picker.options[0].startswith(book.manager)
+    assert any(c.value == f"Signed in as **{book.manager}** (manager)" for c in at.sidebar.caption)
+    at.sidebar.button(key="sign_out").click().run()
+    assert [t.value for t in at.title] == ["Sign in"] and "You are signed out." in [i.value for i in at.info]
+    with unit_of_work(readonly=True) as s:
+        assert s.scalar(select(AuditEntry.actor).where(AuditEntry.event == "auth.signed_out")) == f"{book.manager} (password)"
 
 
 # ---- pipeline health ----------------------------------------------------------------------------------
@@ -298,11 +307,12 @@ def test_approving_executes_records_the_user_and_removes_the_item_at_once(book):
     assert not [b for b in at.button if b.key == f"queue_approve_{task_id}"]
 
 
-def test_the_approver_is_whoever_is_picked_in_the_sidebar(book):
-    at = app("approval_queue")
-    at.sidebar.selectbox(key="crm_user").set_value("Nina Patel").run()
-    at.button(key=f"queue_approve_{book.task_decisions[1]}").click().run()
-    assert decision(book.task_decisions[1]).decided_by == "Nina Patel"
+def test_a_rep_cannot_approve_what_needs_a_manager_on_the_page(book):
+    at = app("approval_queue", as_user="Nina Patel")  # a rep; the email is medium stakes
+    at.button(key=f"queue_approve_{book.email_decision}").click().run()
+    assert not at.exception
+    assert decision(book.email_decision).status == "queued"
+    assert any("Nina Patel (a rep) cannot approve" in e.value and "decide_any" in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_rejecting_with_a_reason_keeps_the_reason(book):
@@ -324,7 +334,7 @@ def test_editing_the_email_before_approving_sends_the_edited_text(book):
     with unit_of_work(readonly=True) as s:
         message = s.scalars(select(OutboxMessage).where(OutboxMessage.decision_id == did)).one()
         edited = s.scalars(select(AuditEntry).where(AuditEntry.decision_id == did, AuditEntry.event == "decision.edited")).one()
-    assert message.body == "Hi, shall we book 30 minutes on Tuesday?" and edited.actor == book.manager
+    assert message.body == "Hi, shall we book 30 minutes on Tuesday?" and edited.actor == f"{book.manager} (password)"
 
 
 def test_bulk_approve_approves_only_the_ticked_items(book):
@@ -349,7 +359,7 @@ def test_queue_filters_by_agent_and_stakes(book):
 def test_a_decision_someone_else_already_decided_shows_why_without_a_traceback(book):
     at = app("approval_queue")
     with unit_of_work() as s:
-        oversight.reject(s, book.score_decision, user="Someone Else")
+        oversight.reject(s, book.score_decision, actor=MANAGER.model_copy(update={"name": "Someone Else"}))
     at.button(key=f"queue_approve_{book.score_decision}").click().run()
     assert not at.exception
     assert any("it is rejected (decided by Someone Else" in e.value for e in at.error)
@@ -482,7 +492,9 @@ def test_agents_page_shows_heartbeat_usage_and_model_tiers(book):
 
 
 def test_policy_edit_is_saved_with_the_user(book):
-    at = app("agents_settings")
+    with unit_of_work() as s:
+        add_user(s, "Ada Admin", "admin")
+    at = app("agents_settings", as_user="Ada Admin")
     policies = next(d.value for d in at.data_editor if "always_ask" in d.value.columns)
     row = list(policies["action_type"]).index("send_email")
     at.session_state["agents_policies"] = {"edited_rows": {row: {"threshold": 0.8}}, "added_rows": [], "deleted_rows": []}
@@ -491,11 +503,13 @@ def test_policy_edit_is_saved_with_the_user(book):
     assert not at.exception
     with unit_of_work(readonly=True) as s:
         policy = s.get(Policy, "send_email")
-    assert (policy.threshold, policy.updated_by) == (0.8, book.manager)
+    assert (policy.threshold, policy.updated_by) == (0.8, "Ada Admin")
 
 
 def test_supervised_mode_form_supervises_an_agent(book):
-    at = app("agents_settings")
+    with unit_of_work() as s:
+        add_user(s, "Ada Admin", "admin")
+    at = app("agents_settings", as_user="Ada Admin")
     at.selectbox(key="supervise_agent").set_value("pipeline")
     at.radio(key="supervise_mode").set_value("for a number of decisions")
     at.number_input(key="supervise_count").set_value(5)

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from auth_helpers import MANAGER
 from agents.llm import reason
 from tests.fakes.anthropic_server import fake_anthropic  # noqa: F401
 from agents.pipeline import AGENT, Decision, OpenDeal, Person, Review, binomial_tail, find_patterns
@@ -164,7 +165,7 @@ def test_one_reps_stall_in_demo_is_escalated_once_and_not_again_within_a_week(st
     from crm_core import oversight
 
     with unit_of_work() as s:
-        oversight.approve(s, esc.id, user="Maria")
+        oversight.approve(s, esc.id, actor=MANAGER)
     with unit_of_work(readonly=True) as s:
         [task] = s.scalars(select(Task).where(Task.title.like("Pipeline pattern%"))).all()
         assert task.owner_id == ids["boss"] and task.deal_id is None

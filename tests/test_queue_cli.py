@@ -9,6 +9,7 @@ import sys
 import pytest
 from sqlalchemy import select
 
+from auth_helpers import add_user
 from crm_core import oversight
 from crm_core.cli import main
 from crm_core.db import unit_of_work
@@ -20,7 +21,10 @@ from fakes.crm_records import envelope, seed
 @pytest.fixture
 def crm(store):
     with unit_of_work() as session:
-        return seed(session)
+        crm = seed(session)  # alice.rep and morgan.manager
+        add_user(session, "sam", "manager")
+        add_user(session, "admin", "admin")
+        return crm
 
 
 def queued(crm, actions=None, confidence=0.3) -> int:
@@ -50,29 +54,29 @@ def test_queue_list_shows_each_item_with_its_actions_and_why(crm, capsys):
 
 def test_approve_executes_and_records_the_user_and_reason(crm, capsys):
     did = queued(crm)
-    code, out, _ = cli(capsys, "queue", "approve", str(did), "--as", "morgan", "--reason", "agreed on the call", "--json")
+    code, out, _ = cli(capsys, "queue", "approve", str(did), "--as", "morgan.manager", "--reason", "agreed on the call", "--json")
     assert code == 0
     result = json.loads(out)
-    assert (result["status"], result["decided_by"], result["decision_note"]) == ("executed", "morgan", "agreed on the call")
+    assert (result["status"], result["decided_by"], result["decision_note"]) == ("executed", "morgan.manager", "agreed on the call")
     with unit_of_work(readonly=True) as session:
         assert session.get(Contact, crm.ann).score == 82
 
 
 def test_a_second_approve_exits_2_with_one_clear_line(crm, capsys):
     did = queued(crm)
-    assert cli(capsys, "queue", "approve", str(did), "--as", "morgan")[0] == 0
+    assert cli(capsys, "queue", "approve", str(did), "--as", "morgan.manager")[0] == 0
     code, _, err = cli(capsys, "queue", "approve", str(did), "--as", "sam")
     assert code == 2
-    assert err.startswith(f"error: cannot approve decision {did}: it is executed (decided by morgan at ")
+    assert err.startswith(f"error: cannot approve decision {did}: it is executed (decided by morgan.manager at ")
     assert err.count("\n") == 1
 
 
 def test_reject_and_revert(crm, capsys):
     rejected, approved = queued(crm), queued(crm)
-    code, out, _ = cli(capsys, "queue", "reject", str(rejected), "--as", "morgan", "--reason", "wrong person")
+    code, out, _ = cli(capsys, "queue", "reject", str(rejected), "--as", "morgan.manager", "--reason", "wrong person")
     assert (code, out.strip()) == (0, f"decision {rejected} rejected: now rejected")
-    cli(capsys, "queue", "approve", str(approved), "--as", "morgan")
-    code, out, _ = cli(capsys, "queue", "revert", str(approved), "--as", "morgan")
+    cli(capsys, "queue", "approve", str(approved), "--as", "morgan.manager")
+    code, out, _ = cli(capsys, "queue", "revert", str(approved), "--as", "morgan.manager")
     assert (code, out.strip()) == (0, f"decision {approved} reverted: now reverted")
     with unit_of_work(readonly=True) as session:
         assert session.get(Decision, rejected).decision_note == "wrong person"
@@ -81,18 +85,18 @@ def test_reject_and_revert(crm, capsys):
 
 def test_a_failed_execution_or_revert_exits_1(crm, capsys):
     did = queued(crm, [("create_task", {"title": "Call", "deal_id": 9999})])
-    code, out, _ = cli(capsys, "queue", "approve", str(did), "--as", "morgan")
+    code, out, _ = cli(capsys, "queue", "approve", str(did), "--as", "morgan.manager")
     assert code == 1 and f"decision {did} approved: now failed (action 0 (create_task): deal 9999 not found)" in out
     other = queued(crm, [("create_task", {"title": "Call", "contact_id": crm.ann})])
-    cli(capsys, "queue", "approve", str(other), "--as", "morgan")
+    cli(capsys, "queue", "approve", str(other), "--as", "morgan.manager")
     with unit_of_work() as session:
         session.scalars(select(Task)).one().status = "done"  # someone finished the task since
-    code, out, _ = cli(capsys, "queue", "revert", str(other), "--as", "morgan")
+    code, out, _ = cli(capsys, "queue", "revert", str(other), "--as", "morgan.manager")
     assert code == 1 and "revert failed, nothing was undone" in out
 
 
 def test_unknown_ids_exit_2(crm, capsys):
-    code, _, err = cli(capsys, "queue", "approve", "999")
+    code, _, err = cli(capsys, "queue", "approve", "999", "--as", "sam")
     assert (code, err) == (2, "error: decision 999 not found\n")
 
 
@@ -108,9 +112,9 @@ def test_policy_set_list_supervise_and_calibrate(crm, capsys):
     assert [s["agent"] for s in listed["supervised"]] == ["follow_up"]
     code, out, _ = cli(capsys, "policy", "calibrate", "--json")
     assert code == 0 and {r["action_type"] for r in json.loads(out)} >= {"send_email", "update_lead_score"}
-    code, _, err = cli(capsys, "policy", "set", "send_email", "--threshold", "2")
+    code, _, err = cli(capsys, "policy", "set", "send_email", "--threshold", "2", "--as", "admin")
     assert code == 2 and "threshold 2.0 must be between 0 and 1" in err
-    code, _, err = cli(capsys, "policy", "supervise", "follow_up", "--until", "next tuesday")
+    code, _, err = cli(capsys, "policy", "supervise", "follow_up", "--until", "next tuesday", "--as", "admin")
     assert code == 2 and "is not an ISO time" in err
 
 
@@ -126,7 +130,7 @@ def test_two_cli_processes_approving_the_same_item_execute_it_once(crm):
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     procs = [subprocess.Popen([sys.executable, "-m", "crm_core", "queue", "approve", str(did), "--as", user],
                               cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for user in ("morgan", "sam")]
+             for user in ("morgan.manager", "sam")]
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 2], results
@@ -134,3 +138,45 @@ def test_two_cli_processes_approving_the_same_item_execute_it_once(crm):
     assert f"cannot approve decision {did}: it is executed" in loser
     with unit_of_work(readonly=True) as session:
         assert len(oversight.audit_entries(session, decision_id=did, event="action.executed")) == 1
+
+
+def test_as_must_name_an_active_user_with_the_right(crm, capsys, monkeypatch):
+    did = queued(crm, [("send_email", {"contact_id": crm.ann, "subject": "Hi", "body": "Hello Ann"})])
+    code, _, err = cli(capsys, "queue", "approve", str(did), "--as", "Mallory (not a user)")
+    assert code == 2 and "is not a user of this CRM" in err
+    code, _, err = cli(capsys, "queue", "approve", str(did))
+    assert code == 2 and "say who you are with --as NAME" in err
+    # alice owns Ann, but the email is medium stakes: a manager's item.
+    code, _, err = cli(capsys, "queue", "approve", str(did), "--as", "alice.rep")
+    assert code == 2 and "decide_any" in err and "stakes are medium" in err
+    code, _, err = cli(capsys, "policy", "set", "send_quote", "--threshold", "0", "--no-always-ask", "--as", "morgan.manager")
+    assert code == 2 and "edit_policy" in err
+    monkeypatch.setenv("CRM_USER", "sam")
+    code, out, _ = cli(capsys, "queue", "approve", str(did), "--json")
+    assert code == 0 and json.loads(out)["decided_by"] == "sam"
+    with unit_of_work(readonly=True) as session:
+        [entry] = oversight.audit_entries(session, decision_id=did, event="decision.approved")
+    assert entry.actor == "sam (cli)" and entry.details["via"] == "cli"
+
+
+def test_users_and_tokens_from_the_command_line(crm, capsys, monkeypatch):
+    code, out, _ = cli(capsys, "users", "add", "Rita Rep", "--role", "rep", "--email", "rita@seller.example", "--as", "admin")
+    assert code == 0 and "one-time password for Rita Rep: " in out
+    code, _, err = cli(capsys, "users", "add", "Eve", "--role", "admin", "--as", "morgan.manager")
+    assert code == 2 and "manage_users" in err
+    code, out, _ = cli(capsys, "users", "token", "issue", "--name", "nightly export", "--as", "Rita Rep")
+    assert code == 0
+    raw = out.split(": ", 1)[1].split()[0]
+    assert raw.startswith("crm_")
+    monkeypatch.setenv("CRM_TOKEN", raw)
+    did = queued(crm)
+    code, _, err = cli(capsys, "queue", "approve", str(did))  # Rita owns nothing: refused, as Rita
+    assert code == 2 and "Rita Rep (a rep)" in err and "decide_any" in err
+    assert cli(capsys, "users", "deactivate", "Rita Rep", "--as", "admin")[0] == 0
+    code, _, err = cli(capsys, "queue", "approve", str(did))
+    assert code == 2 and "CRM_TOKEN is not a valid token" in err
+    code, out, _ = cli(capsys, "users", "list", "--json")
+    rita = next(u for u in json.loads(out) if u["name"] == "Rita Rep")
+    assert rita["active"] is False and rita["has_password"] is True
+    code, out, _ = cli(capsys, "users", "token", "list")
+    assert "nightly export" in out and raw not in out

@@ -7,10 +7,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from auth_helpers import ADMIN, MANAGER
 from agents.base import DecisionEnvelope, Proposal, ProposedAction, Usage
 from crm_core import clock, oversight
 from crm_core.db import unit_of_work
-from crm_core.errors import InvalidTransition, NotFound, UserError
+from crm_core.errors import InvalidTransition, NotFound, PermissionDenied, UserError
 from crm_core.models import (
     Activity,
     Contact,
@@ -203,25 +204,26 @@ def test_policy_changes_are_found_saved_and_audited_with_the_user(store):
     changes = oversight_settings.policy_changes(before, rows)
     assert [(c.action_type, c.threshold, c.always_ask, c.stakes) for c in changes] == [("send_email", 0.75, True, None)]
     with unit_of_work() as s:
-        oversight_settings.save_policies(s, changes, user="Morgan Manager")
+        oversight_settings.save_policies(s, changes, actor=ADMIN)
     with unit_of_work(readonly=True) as s:
         saved = {p.action_type: p for p in oversight_settings.policies(s)}["send_email"]
-        [entry] = activity_log.audit_log(s, activity_log.AuditFilters(actor="Morgan Manager")).entries
-    assert (saved.threshold, saved.always_ask, saved.updated_by) == (0.75, True, "Morgan Manager")
+        [entry] = activity_log.audit_log(s, activity_log.AuditFilters(actor="Ada Admin")).entries
+    assert (saved.threshold, saved.always_ask, saved.updated_by) == (0.75, True, "Ada Admin")
     assert entry.event == "policy.updated"
-    with unit_of_work() as s, pytest.raises(UserError, match="pick your name"):
-        oversight_settings.save_policies(s, changes, user="")
+    with unit_of_work() as s, pytest.raises(PermissionDenied, match="edit_policy") as refused:
+        oversight_settings.save_policies(s, changes, actor=MANAGER)
+    assert refused.value.right == "edit_policy"
 
 
 def test_supervising_an_agent_until_a_date_queues_its_decisions(book):
     with unit_of_work() as s:
-        view = oversight_settings.supervise(s, "follow_up", user="Morgan Manager", until=(NOW + timedelta(days=3)).date())
+        view = oversight_settings.supervise(s, "follow_up", actor=ADMIN, until=(NOW + timedelta(days=3)).date())
     assert view.supervised and "supervised until 2026-11-23 23:59" in view.reason
     did = submit("follow_up", [task(book["contact"])], subject=("contact", book["contact"]), confidence=0.99)
     with unit_of_work(readonly=True) as s:
         assert s.get(Decision, did).status == "queued"
     with unit_of_work() as s:
-        assert not oversight_settings.supervise(s, "follow_up", user="Morgan Manager", off=True).supervised
+        assert not oversight_settings.supervise(s, "follow_up", actor=ADMIN, off=True).supervised
 
 
 # ---- approvals wrappers -------------------------------------------------------------------------------
@@ -240,11 +242,11 @@ def test_queue_page_counts_under_the_filters(book):
 def test_approving_reports_who_and_what_ran(book):
     did = submit("follow_up", [task(book["contact"])], subject=("contact", book["contact"]), confidence=0.1)
     with unit_of_work() as s:
-        outcome = approvals.approve_item(s, did, user="Morgan Manager", note="fine")
+        outcome = approvals.approve_item(s, did, actor=MANAGER, note="fine")
     assert outcome.ok and outcome.status == "executed"
     assert outcome.message == f"Decision {did} (follow_up on Ann Buyer) approved by Morgan Manager and executed."
     with unit_of_work() as s, pytest.raises(InvalidTransition, match="decided by Morgan Manager"):
-        approvals.reject_item(s, did, user="Someone Else")
+        approvals.reject_item(s, did, actor=MANAGER)
 
 
 def test_edits_change_only_the_editable_text_and_are_executed(book):
@@ -256,7 +258,7 @@ def test_edits_change_only_the_editable_text_and_are_executed(book):
     edited = approvals.edited_actions(item, {0: {"body": "Hi Ann, Tuesday 10:00 works.", "contact_id": 1}})
     assert edited[0]["params"] == {"contact_id": c, "subject": "Next steps", "body": "Hi Ann, Tuesday 10:00 works."}
     with unit_of_work() as s:
-        outcome = approvals.approve_item(s, did, user="Morgan Manager", edited=edited)
+        outcome = approvals.approve_item(s, did, actor=MANAGER, edited=edited)
     assert outcome.status == "executed" and "edited and approved by Morgan Manager" in outcome.message
     with unit_of_work(readonly=True) as s:
         [message] = s.scalars(select(OutboxMessage)).all()
@@ -271,23 +273,23 @@ def test_an_emptied_required_field_is_refused_with_the_field_named(book):
         [item] = approvals.approval_queue(s).items
     edited = approvals.edited_actions(item, {0: {"body": "   "}})
     with unit_of_work() as s, pytest.raises(UserError, match="body"):
-        approvals.approve_item(s, did, user="Morgan Manager", edited=edited)
+        approvals.approve_item(s, did, actor=MANAGER, edited=edited)
 
 
 def test_rejecting_bulk_approving_and_reverting(book):
     c = book["contact"]
     first, second, third = (submit("follow_up", [task(c, t)], subject=("contact", c), confidence=0.1) for t in "abc")
     with unit_of_work() as s:
-        rejected = approvals.reject_item(s, first, user="Morgan Manager", note="not now")
+        rejected = approvals.reject_item(s, first, actor=MANAGER, note="not now")
     assert rejected.status == "rejected" and "nothing ran" in rejected.message
     with unit_of_work() as s:
-        results = approvals.bulk_approve_items(s, [first, second, third], user="Morgan Manager")
+        results = approvals.bulk_approve_items(s, [first, second, third], actor=MANAGER)
     assert [(r.id, r.ok) for r in results] == [(first, False), (second, True), (third, True)]
     with unit_of_work(readonly=True) as s:
         assert {d.id for d in activity_log.revertable(s)} == {second, third}
         assert s.scalar(select(Task).where(Task.title == "b")) is not None
     with unit_of_work() as s:
-        reverted = approvals.revert_item(s, second, user="Morgan Manager", note="wrong contact")
+        reverted = approvals.revert_item(s, second, actor=MANAGER, note="wrong contact")
     assert reverted.ok and reverted.status == "reverted"
     with unit_of_work(readonly=True) as s:
         assert s.scalar(select(Task).where(Task.title == "b")) is None
@@ -298,7 +300,7 @@ def test_decision_log_filters_by_agent_record_and_who_decided(book):
     a = submit("follow_up", [task(c, "a")], subject=("contact", c), confidence=0.1)
     submit("lead_scoring", [task(c, "b")], subject=("contact", c), confidence=0.1)
     with unit_of_work() as s:
-        approvals.approve_item(s, a, user="Morgan Manager")
+        approvals.approve_item(s, a, actor=MANAGER)
     with unit_of_work(readonly=True) as s:
         by_agent = activity_log.decision_log(s, activity_log.AuditFilters(agent="follow_up"))
         by_user = activity_log.decision_log(s, activity_log.AuditFilters(actor="Morgan Manager"))

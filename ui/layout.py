@@ -5,8 +5,9 @@ import math
 
 import streamlit as st
 
+from crm_core.auth import Actor
 from ui.data import flash, show_flash
-from ui.session import current_user
+from ui.session import current_actor, current_user
 from ui.shell import ensure_shell
 
 
@@ -23,11 +24,19 @@ def empty_state(message: str, what_to_do: str) -> None:
 
 
 def need_user() -> str | None:
-    """The current user; without one, a flashed warning (writes need a name) and None."""
+    """The signed-in user's name (for services that record a name); None, with a warning, when nobody is."""
     user = current_user()
     if not user:
-        flash("warning", "Pick your name in the sidebar first: every change records who made it.")
+        flash("warning", "Sign in first: every change records who made it.")
     return user
+
+
+def need_actor() -> Actor | None:
+    """The signed-in user as the services take it (they check the rights); None, with a warning, when nobody is."""
+    actor = current_actor()
+    if actor is None:
+        flash("warning", "Sign in first: every change records who made it.")
+    return actor
 
 
 def _reset_on_change(key: str, filters: object, first: int) -> None:

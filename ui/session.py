@@ -1,29 +1,159 @@
-"""Who is clicking. Until sign-in exists, the user picks their name from the users table."""
+"""Who is signed in. Every run of the dashboard passes `signed_in_gate()` before a page draws.
+
+The browser keeps a random session token in Streamlit's session state; each run resolves it
+against the store (`crm_core.auth.sessions`), so expiry, sign-out elsewhere and deactivation take
+effect at the next click. Without a valid session the run shows the sign-in form and stops.
+Single sign-on (OpenID Connect) uses Streamlit's own `st.login` when `.streamlit/secrets.toml`
+has an `[auth]` section; the provider's verified email must belong to an active user.
+"""
 from __future__ import annotations
 
 import streamlit as st
 
+from crm_core.auth import Actor
+from crm_core.auth.sessions import SESSION_KEY, change_own_password, end_session, resolve_session, sign_in_oidc, sign_in_password
+from crm_core.db import unit_of_work
 from crm_core.services.users import list_users
-from ui.data import read
+from ui.data import clear_cache, read, show_flash, store_url, write
 
-USER_KEY = "crm_user"
+ACTOR_KEY = "_crm_actor"          # the Actor resolved by this run's gate
+_MUST_CHANGE = "_crm_must_change_password"
+_NOTICE = "_crm_sign_in_notice"
+_OIDC_REFUSED = "_crm_oidc_refused"
 
 
-def user_picker() -> str | None:
-    """The sidebar picker; approvals, snoozes and settings changes record this name."""
-    users = read(list_users)
-    with st.sidebar:
-        if not users:
-            st.warning("No users yet. Load the demo book with `python -m crm_core seed-demo`, "
-                       "or import deals with an owner column: owners become users.")
-            return None
-        labels = {u.name: f"{u.name} ({u.role})" for u in users}
-        if st.session_state.get(USER_KEY) not in labels:
-            st.session_state[USER_KEY] = users[0].name
-        st.selectbox("You are", options=list(labels), format_func=labels.__getitem__, key=USER_KEY,
-                     help="Your name is recorded with every approval, rejection, snooze and settings change.")
-    return st.session_state.get(USER_KEY)
+def current_actor() -> Actor | None:
+    """The signed-in user of this browser session, as services take it; None when nobody is."""
+    return st.session_state.get(ACTOR_KEY)
 
 
 def current_user() -> str | None:
-    return st.session_state.get(USER_KEY)
+    actor = current_actor()
+    return actor.name if actor else None
+
+
+def _oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all: Streamlit raises rather than answering False
+        return False
+
+
+def _oidc_signed_in() -> bool:
+    try:
+        return bool(st.user.is_logged_in)
+    except Exception:
+        return False
+
+
+def _resolve() -> Actor | None:
+    raw = st.session_state.get(SESSION_KEY)
+    if not raw:
+        return None
+    with unit_of_work(store_url()) as session:
+        actor = resolve_session(session, raw)
+    if actor is None:
+        st.session_state.pop(SESSION_KEY, None)
+        st.session_state[_NOTICE] = "Your session has ended (signed out, expired or unused for too long). Please sign in again."
+    return actor
+
+
+def _accept(result) -> None:
+    st.session_state[SESSION_KEY] = result.token
+    st.session_state[_MUST_CHANGE] = result.must_change_password
+    st.session_state.pop(_NOTICE, None)
+    clear_cache()
+
+
+def _password_form() -> None:
+    with st.form("sign_in", border=True):
+        login = st.text_input("Name or email", key="sign_in_login")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        result = write(sign_in_password, login, password)
+        if result is not None and result.ok:
+            _accept(result)
+            st.rerun()
+        elif result is not None:
+            st.error(result.message, icon="🔒")
+
+
+def _oidc_sign_in() -> None:
+    """The provider signed the browser in: map its email to a user once, then use our own session."""
+    if st.session_state.get(_OIDC_REFUSED):
+        st.error(st.session_state[_OIDC_REFUSED], icon="🔒")
+        if st.button("Sign out of single sign-on", key="oidc_sign_out"):
+            st.session_state.pop(_OIDC_REFUSED, None)
+            st.logout()
+        return
+    email = st.user.get("email")
+    verified = st.user.get("email_verified", True)  # providers that do not send the claim verify by policy
+    result = write(sign_in_oidc, email if verified else None, issuer=st.user.get("iss"))
+    if result is not None and result.ok:
+        _accept(result)
+        st.rerun()
+    st.session_state[_OIDC_REFUSED] = result.message if result is not None else "Single sign-on failed; try again."
+    st.rerun()
+
+
+def _sign_in_page() -> None:
+    st.title("Sign in")
+    if notice := st.session_state.get(_NOTICE):
+        st.info(notice, icon="ℹ️")
+    if _oidc_configured():
+        if _oidc_signed_in():
+            _oidc_sign_in()
+            return
+        st.button("Sign in with single sign-on", key="oidc_sign_in", type="primary", on_click=st.login)
+        st.caption("Or with a password:")
+    _password_form()
+    if not read(list_users):
+        st.caption("No users yet: `make run` creates the first admin and prints its one-time password.")
+
+
+def _change_password_page(actor: Actor) -> None:
+    st.title("Choose your password")
+    st.info(f"Welcome, {actor.name}. You signed in with a one-time password; choose your own (at least 10 characters) "
+            "before you continue.", icon="🔑")
+    with st.form("change_password", border=True):
+        current = st.text_input("One-time password", type="password", key="pw_current")
+        new = st.text_input("New password", type="password", key="pw_new")
+        again = st.text_input("New password again", type="password", key="pw_again")
+        submitted = st.form_submit_button("Save my password", type="primary")
+    if submitted:
+        if new != again:
+            st.error("The two new passwords differ; type the same one twice.", icon="⚠️")
+        elif write(change_own_password, actor, current, new):
+            st.session_state[_MUST_CHANGE] = False
+            st.rerun()
+        else:
+            show_flash()
+
+
+def sign_out() -> None:
+    actor = current_actor()
+    raw = st.session_state.pop(SESSION_KEY, None)
+    with unit_of_work(store_url()) as session:
+        end_session(session, raw, actor=actor)
+    st.session_state.pop(ACTOR_KEY, None)
+    st.session_state[_NOTICE] = "You are signed out."
+    clear_cache()
+    if _oidc_signed_in():
+        st.logout()
+
+
+def signed_in_gate() -> Actor:
+    """This run's signed-in Actor; otherwise draw the sign-in page and stop the run."""
+    actor = _resolve()
+    st.session_state[ACTOR_KEY] = actor
+    if actor is None:
+        _sign_in_page()
+        st.stop()
+    if st.session_state.get(_MUST_CHANGE):
+        _change_password_page(actor)
+        st.stop()
+    with st.sidebar:
+        st.caption(f"Signed in as **{actor.name}** ({actor.role})")
+        st.button("Sign out", key="sign_out", on_click=sign_out)
+    return actor

@@ -1,4 +1,4 @@
-"""What every run of the dashboard draws around a page: store ready, wide layout, who is clicking.
+"""What every run of the dashboard draws around a page: store ready, wide layout, who is signed in.
 
 app.py calls `app_shell()` before `st.navigation(...)`. `ensure_shell()` (run by every page
 header) covers the one case where app.py does not run: Streamlit still routes a `pages/`
@@ -12,7 +12,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from crm_core.services.store import prepare_store
 from ui.data import store_url
-from ui.session import user_picker
+from ui.session import signed_in_gate
 
 _STARTED = "_crm_session_started"
 
@@ -27,7 +27,7 @@ def _prepared(url: str) -> bool:
 def app_shell() -> None:
     st.set_page_config(page_title="Agentic CRM", page_icon="📈", layout="wide")
     _prepared(store_url())
-    user_picker()
+    signed_in_gate()  # the sign-in page (and st.stop) when nobody is signed in
 
 
 def ensure_shell() -> None:

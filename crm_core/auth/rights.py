@@ -86,11 +86,6 @@ def require(actor: Actor, right: str, *, doing: str) -> None:
         )
 
 
-def rights_table() -> list[dict[str, Any]]:
-    """One row per right with a yes/no column per role, for the settings page."""
-    return [{"right": r.name, "what it allows": r.description, **{role: role in r.roles for role in ROLES}} for r in RIGHTS]
-
-
 def critical_reasons(decision: Decision, actions: Iterable[dict[str, Any]] | None = None) -> list[str]:
     """Why this decision is critical (needs a manager), or [] when it is not."""
     reasons = []

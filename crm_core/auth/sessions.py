@@ -18,12 +18,11 @@ from sqlalchemy.orm import Session
 from crm_core import clock
 from crm_core.auth.accounts import account_of, actor_for, find_user, is_active
 from crm_core.auth.actor import Actor, Via
-from crm_core.auth.audit import record_as
 from crm_core.auth.passwords import check_strength, hash_password, needs_rehash, verify_password
 from crm_core.auth.tokens import digest
 from crm_core.errors import UserError
 from crm_core.models import AuthSession, User
-from crm_core.oversight.audit import record
+from crm_core.oversight.audit import record, record_as
 from crm_core.settings import get_settings
 
 SESSION_KEY = "crm_session_token"
@@ -156,7 +155,7 @@ def end_all_sessions(session: Session, user_id: int) -> int:
                            .values(ended_at=clock.now()).execution_options(synchronize_session=False)).rowcount
 
 
-def change_own_password(session: Session, actor: Actor, current: str, new: str) -> None:
+def change_own_password(session: Session, actor: Actor, current: str, new: str) -> bool:
     """The signed-in user replaces their password (required after a one-time password)."""
     if actor.user_id is None:
         raise UserError("change password: only a signed-in user can change their password")
@@ -172,3 +171,4 @@ def change_own_password(session: Session, actor: Actor, current: str, new: str) 
     account.must_change_password = False
     session.flush()
     record_as(session, "user.password_changed", actor=actor, subject_type="user", subject_id=user.id, by="self")
+    return True

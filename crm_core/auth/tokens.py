@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from crm_core import clock
 from crm_core.auth.accounts import actor_for, is_active
 from crm_core.auth.actor import Actor
-from crm_core.auth.audit import record_as
 from crm_core.auth.rights import require
 from crm_core.errors import NotFound, UserError
 from crm_core.models import ApiToken, User
+from crm_core.oversight.audit import record_as
 
 PREFIX = "crm_"
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hint, not a log: write it at most once a minute

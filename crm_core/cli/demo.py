@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
+from crm_core.db import unit_of_work
 from crm_core.errors import UserError
+from crm_core.services.users import DEMO_PASSWORD, set_demo_passwords
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,4 +37,9 @@ def _seed_demo(args: argparse.Namespace) -> int:
 
     result = seed_demo(seed=args.seed, scale=args.scale, as_of=_parse_as_of(args.as_of), if_empty=args.if_empty)
     print(result.message)
+    if result.seeded:
+        # Demo mode only: a real book's users get passwords from an admin, never a shared one.
+        with unit_of_work() as session:
+            count = set_demo_passwords(session)
+        print(f"demo mode: the {count} demo users sign in with their name and the password {DEMO_PASSWORD!r}")
     return 0

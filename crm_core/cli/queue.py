@@ -12,22 +12,27 @@
 
 The dashboard calls the same services (`crm_core.oversight`). Exit codes: 0 done, 1 the
 decision failed (execution or revert), 2 a request that cannot be done (printed as one line).
+`--as` (or CRM_USER, or the owner of the API token in CRM_TOKEN) must be an active user with the
+right; otherwise the command is refused and the message names the missing right.
 """
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from crm_core import clock, oversight
+from crm_core.auth.actor import Actor
+from crm_core.auth.cli_identity import cli_actor
 from crm_core.db import unit_of_work
 from crm_core.errors import UserError
 from crm_core.models import Decision
 
 
-def _user(args: argparse.Namespace) -> str:
-    return args.as_user or f"cli:{getpass.getuser()}"
+def _actor(session: Session, args: argparse.Namespace, doing: str) -> Actor:
+    return cli_actor(session, args.as_user, doing=doing)
 
 
 def _print_json(value) -> None:
@@ -61,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ):
         p = qsub.add_parser(name, help=help_text)
         p.add_argument("id", type=int)
-        p.add_argument("--as", dest="as_user", metavar="USER", help="who decides (default: cli:<login>)")
+        p.add_argument("--as", dest="as_user", metavar="USER", help="who decides: an active user's name (default: CRM_USER, or CRM_TOKEN's owner)")
         p.add_argument("--reason", help="the human's reason, kept in the audit log")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
@@ -136,19 +141,19 @@ def _report(decision: Decision, as_json: bool, verb: str) -> int:
 
 def _approve(args: argparse.Namespace) -> int:
     with unit_of_work() as session:
-        decision = oversight.approve(session, args.id, user=_user(args), note=args.reason)
+        decision = oversight.approve(session, args.id, actor=_actor(session, args, f"approve decision {args.id}"), note=args.reason)
     return _report(decision, args.json, "approved")
 
 
 def _reject(args: argparse.Namespace) -> int:
     with unit_of_work() as session:
-        decision = oversight.reject(session, args.id, user=_user(args), note=args.reason)
+        decision = oversight.reject(session, args.id, actor=_actor(session, args, f"reject decision {args.id}"), note=args.reason)
     return _report(decision, args.json, "rejected")
 
 
 def _revert(args: argparse.Namespace) -> int:
     with unit_of_work() as session:
-        decision = oversight.revert(session, args.id, user=_user(args), note=args.reason)
+        decision = oversight.revert(session, args.id, actor=_actor(session, args, f"revert decision {args.id}"), note=args.reason)
     return _report(decision, args.json, "reverted")
 
 
@@ -179,7 +184,8 @@ def _policy_set(args: argparse.Namespace) -> int:
     if args.threshold is None and args.stakes is None and args.always_ask is None:
         raise UserError(f"policy set {args.action_type}: give --threshold, --stakes or --always-ask/--no-always-ask")
     with unit_of_work() as session:
-        view = oversight.update_policy(session, args.action_type, user=_user(args), threshold=args.threshold,
+        actor = _actor(session, args, f"change the policy of {args.action_type}")
+        view = oversight.update_policy(session, args.action_type, actor=actor, threshold=args.threshold,
                                        stakes=args.stakes, always_ask=args.always_ask)
     if args.json:
         _print_json(view.model_dump(mode="json"))
@@ -198,7 +204,8 @@ def _supervise(args: argparse.Namespace) -> int:
         except ValueError:
             raise UserError(f"policy supervise {args.agent}: --until {args.until!r} is not an ISO time like 2026-12-01T09:00") from None
     with unit_of_work() as session:
-        view = oversight.set_supervised(session, args.agent, user=_user(args), until=until, decisions=args.decisions, off=args.off)
+        actor = _actor(session, args, f"supervise {args.agent}")
+        view = oversight.set_supervised(session, args.agent, actor=actor, until=until, decisions=args.decisions, off=args.off)
     if args.json:
         _print_json(view.model_dump(mode="json"))
     else:

@@ -20,10 +20,12 @@ Intake (agent runner, scheduler)
         work: call it outside any open transaction.
 
 Queue (dashboard, CLI)
-    approve(session, decision_id, *, user, note=None, edited_actions=None) -> Decision
-    reject(session, decision_id, *, user, note=None) -> Decision
-    bulk_approve(session, ids, *, user, note=None) -> list[BulkResult]
-    revert(session, decision_id, *, user, note=None) -> Decision
+    approve(session, decision_id, *, actor, note=None, edited_actions=None) -> Decision
+    reject(session, decision_id, *, actor, note=None) -> Decision
+    bulk_approve(session, ids, *, actor, note=None) -> list[BulkResult]
+    revert(session, decision_id, *, actor, note=None) -> Decision
+    `actor` is a `crm_core.auth.Actor`; its rights are checked first (`crm_core.auth.rights`) and
+    a refusal is `PermissionDenied` naming the missing right.
     Each transition is claimed by a conditional UPDATE: of two concurrent approvals one wins
     and executes; the other gets `InvalidTransition` naming the decision and its state.
 
@@ -39,8 +41,8 @@ Queries (dashboard)
 
 Policy
     get_policies(session) -> list[PolicyView]          (creates the defaults on first use)
-    update_policy(session, action_type, *, user, threshold=None, stakes=None, always_ask=None) -> PolicyView
-    set_supervised(session, agent, *, user, until=None, decisions=None, off=False) -> SupervisionView
+    update_policy(session, action_type, *, actor, threshold=None, stakes=None, always_ask=None) -> PolicyView
+    set_supervised(session, agent, *, actor, until=None, decisions=None, off=False) -> SupervisionView
     supervision(session) -> list[SupervisionView]      (every agent; CRM_SUPERVISED=1 covers all)
 """
 from crm_core.actions.sinks import dispatch_due

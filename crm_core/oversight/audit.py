@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import clock
+from crm_core.auth.actor import Actor
 from crm_core.models import AuditEntry, Decision
 from crm_core.oversight.jsonable import jsonable
 from crm_core.oversight.schemas import AuditView
@@ -61,7 +62,8 @@ def audit_entries(
     if subject_id is not None:
         q = q.where(AuditEntry.subject_id == subject_id)
     if actor is not None:
-        q = q.where(AuditEntry.actor == actor)
+        # A person's entries read "Morgan Lee (password)": the name alone finds them however they signed in.
+        q = q.where((AuditEntry.actor == actor) | AuditEntry.actor.startswith(f"{actor} (", autoescape=True))
     if event is not None:
         q = q.where(AuditEntry.event == event)
     if decision_id is not None:
@@ -78,3 +80,10 @@ def audit_entries(
         )
         for e in session.scalars(q)
     ]
+
+
+def record_as(session: Session, event: str, *, actor: Actor, decision: Decision | None = None,
+              subject_type: str | None = None, subject_id: int | None = None, **details: Any) -> AuditEntry:
+    """An entry on behalf of a person: actor column "Morgan Lee (password)"; details keep via and user_id."""
+    return record(session, event, actor=actor.audit_name, decision=decision, subject_type=subject_type,
+                  subject_id=subject_id, via=actor.via, user_id=actor.user_id, **details)

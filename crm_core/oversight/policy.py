@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 
 from crm_core import clock
 from crm_core.actions import REGISTRY, ActionParams, ActionSpec
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import require
 from crm_core.errors import NotFound, UserError
 from crm_core.models import Account, Contact, Deal, Decision, Policy
-from crm_core.oversight.audit import record
+from crm_core.oversight.audit import record, record_as
 from crm_core.oversight.defaults import DEFAULT_POLICIES, STAKES_ORDER, DefaultPolicy, stakes_rank
 from crm_core.oversight.schemas import PolicyView
 
@@ -71,12 +73,13 @@ def update_policy(
     session: Session,
     action_type: str,
     *,
-    user: str,
+    actor: Actor,
     threshold: float | None = None,
     stakes: str | None = None,
     always_ask: bool | None = None,
 ) -> PolicyView:
-    """Change one action type's policy; the audit entry keeps the old and the new values."""
+    """Change one action type's policy (the `edit_policy` right); the audit entry keeps the old and the new values."""
+    require(actor, "edit_policy", doing=f"change the policy of {action_type}")
     policies = policy_map(session)
     policy = policies.get(action_type)
     if policy is None:
@@ -95,8 +98,8 @@ def update_policy(
     new = {"threshold": policy.threshold, "stakes": policy.stakes, "always_ask": policy.always_ask}
     if new != old:
         policy.updated_at = clock.now()
-        policy.updated_by = user
-        record(session, "policy.updated", actor=user, action_type=action_type, old=old, new=new)
+        policy.updated_by = actor.name
+        record_as(session, "policy.updated", actor=actor, action_type=action_type, old=old, new=new)
     session.flush()
     return _view(policy)
 

@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session
 from agents.base import ACTION_TYPES
 from crm_core import clock
 from crm_core.actions import REGISTRY
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import authorize_decision
 from crm_core.errors import InvalidTransition, NotFound, UserError
 from crm_core.models import Decision
-from crm_core.oversight.audit import record
+from crm_core.oversight.audit import record, record_as
 from crm_core.oversight.execution import execute_decision, revert_decision
 from crm_core.oversight.policy import parse_params
 from crm_core.oversight.schemas import BulkResult
@@ -86,20 +88,25 @@ def approve(
     session: Session,
     decision_id: int,
     *,
-    user: str,
+    actor: Actor,
     note: str | None = None,
     edited_actions: list[dict[str, Any]] | None = None,
 ) -> Decision:
     """queued -> approved (or edited, with `edited_actions`) -> executed | failed.
 
+    The actor's rights are checked first (`crm_core.auth.rights.authorize_decision`: stakes,
+    critical actions, who owns the record), against the edited actions when there are edits.
     Edits are validated against each action's Params before anything changes; the audit log
     keeps the actions before and after the edit. Returns the decision in its final state.
     """
-    if not user:
-        raise UserError(f"approve decision {decision_id}: say who approves (user)")
+    current = _get(session, decision_id)
     edits = None
     if edited_actions is not None:
-        edits = _validated_edits(_get(session, decision_id), edited_actions)
+        edits = _validated_edits(current, edited_actions)
+    if current.status in _DECIDABLE:
+        # A decided item falls through to the claim, which explains its state instead.
+        authorize_decision(session, actor, current, "approve", actions=edits)
+    user = actor.name
     now = clock.now()
     decision = _claim(session, decision_id, _DECIDABLE, to="edited" if edits is not None else "approved", verb="approve",
                       decided_at=now, decided_by=user, decision_note=note)
@@ -108,29 +115,30 @@ def approve(
         decision.actions = edits
         decision.reversible = all(REGISTRY[a["type"]].reversible for a in edits)
         session.flush()
-        record(session, "decision.edited", actor=user, decision=decision, note=note, before=before, after=edits)
+        record_as(session, "decision.edited", actor=actor, decision=decision, note=note, before=before, after=edits)
     else:
-        record(session, "decision.approved", actor=user, decision=decision, note=note)
-    return execute_decision(session, decision, actor=user, settings=get_settings())
+        record_as(session, "decision.approved", actor=actor, decision=decision, note=note)
+    return execute_decision(session, decision, actor=actor.name, settings=get_settings())
 
 
-def reject(session: Session, decision_id: int, *, user: str, note: str | None = None) -> Decision:
+def reject(session: Session, decision_id: int, *, actor: Actor, note: str | None = None) -> Decision:
     """queued -> rejected. Nothing runs; the note is kept as the human's reason."""
-    if not user:
-        raise UserError(f"reject decision {decision_id}: say who rejects (user)")
+    current = _get(session, decision_id)
+    if current.status in _DECIDABLE:
+        authorize_decision(session, actor, current, "reject")
     decision = _claim(session, decision_id, _DECIDABLE, to="rejected", verb="reject",
-                      decided_at=clock.now(), decided_by=user, decision_note=note)
-    record(session, "decision.rejected", actor=user, decision=decision, note=note)
+                      decided_at=clock.now(), decided_by=actor.name, decision_note=note)
+    record_as(session, "decision.rejected", actor=actor, decision=decision, note=note)
     return decision
 
 
-def bulk_approve(session: Session, ids: Sequence[int], *, user: str, note: str | None = None) -> list[BulkResult]:
-    """Approve each id on its own: one that cannot be approved does not stop the others."""
+def bulk_approve(session: Session, ids: Sequence[int], *, actor: Actor, note: str | None = None) -> list[BulkResult]:
+    """Approve each id on its own: one that cannot be approved (or not by this actor) does not stop the others."""
     results = []
     for decision_id in ids:
         try:
             with session.begin_nested():
-                decision = approve(session, decision_id, user=user, note=note)
+                decision = approve(session, decision_id, actor=actor, note=note)
         except UserError as exc:
             results.append(BulkResult(id=decision_id, ok=False, error=str(exc)))
             continue
@@ -153,28 +161,29 @@ def expire_stale(session: Session) -> int:
     return expired
 
 
-def revert(session: Session, decision_id: int, *, user: str, note: str | None = None) -> Decision:
+def revert(session: Session, decision_id: int, *, actor: Actor, note: str | None = None) -> Decision:
     """executed -> reverted: every action undone to its before-image, newest first.
 
     An irreversible action (a sent email) undoes nothing and the audit log says so. If any
     revert fails (e.g. the record changed since), nothing is undone: the decision stays
     `executed` with `error` saying why, and the failure is audited; check `status`.
     """
-    if not user:
-        raise UserError(f"revert decision {decision_id}: say who reverts (user)")
+    current = _get(session, decision_id)
+    if current.status == "executed":
+        authorize_decision(session, actor, current, "revert")
     now = clock.now()
-    decision = _claim(session, decision_id, ("executed",), to="reverted", verb="revert", reverted_at=now, reverted_by=user)
-    ok, notes = revert_decision(session, decision, actor=user, settings=get_settings())
+    decision = _claim(session, decision_id, ("executed",), to="reverted", verb="revert", reverted_at=now, reverted_by=actor.name)
+    ok, notes = revert_decision(session, decision, actor=actor.name, settings=get_settings())
     if not ok:
         decision.status = "executed"
         decision.reverted_at = None
         decision.reverted_by = None
         decision.error = f"revert failed, nothing was undone: {notes[0]['error']}"
         session.flush()
-        record(session, "decision.revert_failed", actor=user, decision=decision, note=note, error=notes[0]["error"])
+        record_as(session, "decision.revert_failed", actor=actor, decision=decision, note=note, error=notes[0]["error"])
         return decision
     not_undone = [n for n in notes if not n["reversible"] and "nothing was undone" in n["note"]]
-    record(session, "decision.reverted", actor=user, decision=decision, note=note, actions=notes,
+    record_as(session, "decision.reverted", actor=actor, decision=decision, note=note, actions=notes,
            nothing_undone=[f"action {n['position']} ({n['action_type']}): {n['note']}" for n in not_undone])
     session.flush()
     return decision

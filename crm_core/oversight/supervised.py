@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 
 from agents.base import AGENT_NAMES
 from crm_core import clock
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import require
 from crm_core.errors import UserError
 from crm_core.models import AgentSetting
-from crm_core.oversight.audit import record
+from crm_core.oversight.audit import record_as
 from crm_core.oversight.schemas import SupervisionView
 from crm_core.settings import Settings, get_settings
 
@@ -51,12 +53,13 @@ def set_supervised(
     session: Session,
     agent: str,
     *,
-    user: str,
+    actor: Actor,
     until: datetime | None = None,
     decisions: int | None = None,
     off: bool = False,
 ) -> SupervisionView:
-    """Supervise `agent` until a time and/or for a number of decisions; `off=True` ends it."""
+    """Supervise `agent` until a time and/or for a number of decisions; `off=True` ends it (`agent_settings` right)."""
+    require(actor, "agent_settings", doing=f"change how the {agent} agent is supervised")
     _check_agent(agent)
     if not off and until is None and decisions is None:
         raise UserError(f"supervise {agent}: give a time (until) or a number of decisions, or turn it off")
@@ -74,10 +77,10 @@ def set_supervised(
         setting.supervised_until = clock.to_naive_utc(until) if until is not None else None
         setting.supervised_remaining = decisions
     setting.updated_at = clock.now()
-    setting.updated_by = user
+    setting.updated_by = actor.name
     session.flush()
     new = {"until": setting.supervised_until, "remaining": setting.supervised_remaining}
-    record(session, "agent.supervised" if not off else "agent.unsupervised", actor=user,
+    record_as(session, "agent.supervised" if not off else "agent.unsupervised", actor=actor,
            subject_type=None, agent=agent, old=old, new=new)
     return _view(agent, setting, get_settings())
 

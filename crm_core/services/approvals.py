@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from agents.base import AGENT_NAMES
 from crm_core import oversight
+from crm_core.auth.actor import Actor
 from crm_core.models import Decision
 from crm_core.oversight import BulkResult, DecidedItem, QueueItem
 from crm_core.oversight.defaults import STAKES_ORDER
@@ -107,23 +108,23 @@ def _outcome(decision: Decision, verb: str, user: str) -> Outcome:
     return Outcome(decision_id=decision.id, status=decision.status, ok=True, message=f"{head} is now {decision.status}.")
 
 
-def approve_item(session: Session, decision_id: int, *, user: str, note: str | None = None,
+def approve_item(session: Session, decision_id: int, *, actor: Actor, note: str | None = None,
                  edited: list[dict[str, Any]] | None = None) -> Outcome:
-    decision = oversight.approve(session, decision_id, user=user, note=note or None, edited_actions=edited)
-    return _outcome(decision, "edited and approved" if edited is not None else "approved", user)
+    decision = oversight.approve(session, decision_id, actor=actor, note=note or None, edited_actions=edited)
+    return _outcome(decision, "edited and approved" if edited is not None else "approved", actor.name)
 
 
-def reject_item(session: Session, decision_id: int, *, user: str, note: str | None = None) -> Outcome:
-    return _outcome(oversight.reject(session, decision_id, user=user, note=note or None), "rejected", user)
+def reject_item(session: Session, decision_id: int, *, actor: Actor, note: str | None = None) -> Outcome:
+    return _outcome(oversight.reject(session, decision_id, actor=actor, note=note or None), "rejected", actor.name)
 
 
-def bulk_approve_items(session: Session, ids: Sequence[int], *, user: str) -> list[BulkResult]:
-    return oversight.bulk_approve(session, list(ids), user=user)
+def bulk_approve_items(session: Session, ids: Sequence[int], *, actor: Actor) -> list[BulkResult]:
+    return oversight.bulk_approve(session, list(ids), actor=actor)
 
 
-def revert_item(session: Session, decision_id: int, *, user: str, note: str | None = None) -> Outcome:
-    decision = oversight.revert(session, decision_id, user=user, note=note or None)
+def revert_item(session: Session, decision_id: int, *, actor: Actor, note: str | None = None) -> Outcome:
+    decision = oversight.revert(session, decision_id, actor=actor, note=note or None)
     if decision.status != "reverted":
         return Outcome(decision_id=decision.id, status=decision.status, ok=False,
                        message=f"Decision {decision.id} was not reverted: {decision.error}")
-    return _outcome(decision, "reverted", user)
+    return _outcome(decision, "reverted", actor.name)

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from crm_core import oversight
-from crm_core.errors import UserError
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import RIGHTS, ROLES
 from crm_core.oversight import CalibrationRow, PolicyView, SupervisionView
 
 
@@ -47,11 +48,9 @@ def policy_changes(before: list[PolicyView], after: list[dict]) -> list[PolicyCh
     return changes
 
 
-def save_policies(session: Session, changes: list[PolicyChange], *, user: str) -> list[PolicyView]:
-    if not user:
-        raise UserError("policies: pick your name in the sidebar first; every change records who made it")
+def save_policies(session: Session, changes: list[PolicyChange], *, actor: Actor) -> list[PolicyView]:
     return [
-        oversight.update_policy(session, c.action_type, user=user, threshold=c.threshold, stakes=c.stakes, always_ask=c.always_ask)
+        oversight.update_policy(session, c.action_type, actor=actor, threshold=c.threshold, stakes=c.stakes, always_ask=c.always_ask)
         for c in changes
     ]
 
@@ -60,13 +59,24 @@ def supervision(session: Session) -> list[SupervisionView]:
     return oversight.supervision(session)
 
 
-def supervise(session: Session, agent: str, *, user: str, until: date | None = None, decisions: int | None = None,
+def supervise(session: Session, agent: str, *, actor: Actor, until: date | None = None, decisions: int | None = None,
               off: bool = False) -> SupervisionView:
     """Supervise an agent until the end of a day (UTC) or for a number of decisions, or end it."""
-    if not user:
-        raise UserError(f"supervise {agent}: pick your name in the sidebar first")
     until_at = datetime.combine(until, time.max.replace(microsecond=0)) if until is not None else None
-    return oversight.set_supervised(session, agent, user=user, until=until_at, decisions=decisions, off=off)
+    return oversight.set_supervised(session, agent, actor=actor, until=until_at, decisions=decisions, off=off)
+
+
+class RightRow(BaseModel):
+    right: str
+    description: str
+    rep: bool
+    manager: bool
+    admin: bool
+
+
+def rights_table() -> list[RightRow]:
+    """The rights table as the settings page shows it: one row per right, a column per role."""
+    return [RightRow(right=r.name, description=r.description, **{role: role in r.roles for role in ROLES}) for r in RIGHTS]
 
 
 def calibration(session: Session, *, target: float = 0.95) -> list[CalibrationRow]:

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from crm_core import clock
 from crm_core.auth.accounts import HUMAN_ROLES, account_of, find_user
 from crm_core.auth.actor import Actor
-from crm_core.auth.audit import record_as
 from crm_core.auth.passwords import check_strength, hash_password
 from crm_core.auth.rights import require
 from crm_core.auth.sessions import end_all_sessions
 from crm_core.errors import NotFound, UserError
 from crm_core.models import User, UserAccount
+from crm_core.oversight.audit import record_as
 from crm_core.settings import get_settings
 
 FIRST_ADMIN_NAME = "Admin"
