@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test install browser bench clean-store
+.PHONY: run test install browser imap bench clean-store
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,12 +20,18 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing and not root: browser tests will be skipped"; fi; }
 
+# Debian's Dovecot for the mailbox tests, which start their own IMAP server on a loopback port.
+imap:
+	@command -v dovecot >/dev/null 2>&1 || test -x /usr/sbin/dovecot || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
+	  else echo "dovecot missing and not root: mailbox tests will be skipped"; fi; }
+
 run: install
 	$(PY) -m crm_core init-db
 	$(PY) -m crm_core seed-demo --if-empty
 	@bash scripts/run.sh $(PY)
 
-test: install browser
+test: install browser imap
 	$(PY) -m pytest
 
 bench: install
