@@ -24,5 +24,6 @@ st.navigation({
     ],
     "Data": [
         st.Page("pages/import_data.py", title="Import", icon="📥"),
+        st.Page("pages/data_health.py", title="Data health", icon="🩺"),
     ],
 }).run()

@@ -4,7 +4,6 @@ Seeds here were never used to tune the audit (tuning used seeds 0-7 of the gener
 """
 from __future__ import annotations
 
-import inspect
 import json
 import random
 from collections import Counter
@@ -30,10 +29,8 @@ from crm_core.services.data_health import audit_for_import, data_health
 MANAGER = Actor(user_id=None, name="Morgan Lee", role="manager", via="password")
 
 
-def _as_manager(fn, session, decision_id):  # the queue takes `actor` (sign-in work) or `user` (before it)
-    if "actor" in inspect.signature(fn).parameters:
-        return fn(session, decision_id, actor=MANAGER)
-    return fn(session, decision_id, user=MANAGER.name)
+def _as_manager(fn, session, decision_id):
+    return fn(session, decision_id, actor=MANAGER)
 
 
 def _planted_book(seed: int):
