@@ -158,6 +158,9 @@ def ensure_first_admin(session: Session) -> tuple[str, str | None] | None:
     """
     if _active_admins(session):
         return None
+    configured = get_settings().admin_password
+    if configured:
+        check_strength(configured, name=FIRST_ADMIN_NAME)  # before anything is written
     system = Actor.system("first start")
     user = session.scalar(select(User).where(User.name == FIRST_ADMIN_NAME))
     if user is None:
@@ -165,9 +168,6 @@ def ensure_first_admin(session: Session) -> tuple[str, str | None] | None:
         session.add(user)
         session.flush()
     user.role = "admin"
-    configured = get_settings().admin_password
-    if configured:
-        check_strength(configured, name=user.name)
     password = configured or one_time_password()
     account = account_of(session, user.id, create=True)
     account.active = True
