@@ -100,12 +100,7 @@ def set_rate(session: Session, currency: str, units_per_eur: float | Decimal | s
     code = _code(currency)
     if code == "EUR":
         raise UserError("EUR is the base of the table: its rate is always 1.")
-    try:
-        value = Decimal(str(units_per_eur).strip().replace(",", ""))
-    except InvalidOperation:
-        raise UserError(f"{code}: {units_per_eur!r} is not a number (units of {code} per 1 EUR, e.g. 1.0705)") from None
-    if not value.is_finite() or value <= 0:
-        raise UserError(f"{code}: the rate must be a positive number of {code} per 1 EUR")
+    value = _units(code, units_per_eur)
     if rate_date > clock.now().date():
         raise UserError(f"{code}: the rate date {rate_date:%Y-%m-%d} is in the future")
     source = (source or f"entered by {user}").strip()[:200]
@@ -120,6 +115,16 @@ def set_rate(session: Session, currency: str, units_per_eur: float | Decimal | s
     record(session, "fx.rate_set", actor=user, currency=code, rate_date=rate_date.isoformat(),
            units_per_eur=str(value), old=old, source=source)
     return Rate(currency=code, units_per_eur=float(value), rate_date=rate_date, source=source)
+
+
+def _units(code: str, units_per_eur: float | Decimal | str) -> Decimal:
+    try:
+        value = Decimal(str(units_per_eur).strip().replace(",", ""))
+    except InvalidOperation:
+        raise UserError(f"{code}: {units_per_eur!r} is not a number (units of {code} per 1 EUR, e.g. 1.0705)") from None
+    if not value.is_finite() or value <= 0:
+        raise UserError(f"{code}: the rate must be a positive number of {code} per 1 EUR")
+    return value
 
 
 def _date(value: str, where: str) -> date:
@@ -151,7 +156,14 @@ def import_rates_csv(session: Session, data: bytes, *, user: str, filename: str 
             raise UserError(f"{filename}: more than {MAX_RATE_CSV_ROWS:,} rates; upload the latest day only")
         where = f"{filename}, row {number}"
         code = _code(row.get(headers["currency"], ""), where)
-        parsed.append((code, row.get(headers["units_per_eur"], ""), _date(row.get(headers["date"], ""), where),
+        try:  # every row checked before any is stored: all rows or none
+            value = _units(code, row.get(headers["units_per_eur"], ""))
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}; nothing was stored") from None
+        when = _date(row.get(headers["date"], ""), where)
+        if when > clock.now().date():
+            raise UserError(f"{where}: {code}: the rate date {when:%Y-%m-%d} is in the future; nothing was stored")
+        parsed.append((code, value, when,
                        (row.get(headers["source"]) if "source" in headers else None) or f"{filename}, uploaded by {user}", where))
     if not parsed:
         raise UserError(f"{filename}: no rates in the file")
