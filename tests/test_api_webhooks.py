@@ -206,3 +206,19 @@ def test_a_receiver_that_never_answers_is_given_up_after_the_attempts(api, monke
     with unit_of_work(readonly=True) as s:
         [view] = outbound.deliveries(s)
     assert view.status == "failed" and view.attempts == 2 and "could not reach" in view.last_error
+
+
+def test_cli_manages_sources_and_subscriptions_with_rights(store, capsys):
+    from crm_core.cli import main
+
+    make_user("Avery Admin", "admin")
+    make_user("Riley Rep", "rep")
+    assert main(["webhooks", "source", "add", "crm-forms", "--as", "Avery Admin"]) == 0
+    assert "whsec_" in capsys.readouterr().out
+    assert main(["webhooks", "source", "add", "other", "--as", "Riley Rep"]) == 2
+    assert "manage_integrations" in capsys.readouterr().err
+    assert main(["webhooks", "subscribe", "https://hooks.example.com/crm", "--events", "decision.queued,deal.risk_changed",
+                 "--as", "Avery Admin"]) == 0
+    assert main(["webhooks", "subscriptions"]) == 0
+    assert "decision.queued, deal.risk_changed" in capsys.readouterr().out
+    assert main(["webhooks", "subscribe", "https://x.test", "--events", "decision.eaten", "--as", "Avery Admin"]) == 2
