@@ -105,3 +105,22 @@ def test_docs_and_unknown_routes(http):
     assert "/v1/events" in spec["paths"] and "/v1/queue/{decision_id}/approve" in spec["paths"]
     missing = http.get("/v1/nothing")
     assert missing.status_code == 404 and "docs" in missing.json()["error"]
+
+
+def test_a_reps_token_sees_own_and_unowned_records_only(store):
+    admin = make_user("Avery Admin", "admin")
+    rep = make_user("Riley Rep", "rep")
+    make_user("Sasha Rep", "rep")
+    with running_api() as base, client(base, admin) as boss, client(base, rep) as riley:
+        mine = boss.post("/v1/contacts", json={"external_id": "m", "name": "Mine", "owner": "Riley Rep"}).json()["id"]
+        theirs = boss.post("/v1/contacts", json={"external_id": "t", "name": "Theirs", "owner": "Sasha Rep"}).json()["id"]
+        boss.post("/v1/contacts", json={"external_id": "u", "name": "Unowned"})
+        assert sorted(c["external_id"] for c in riley.get("/v1/contacts").json()["items"]) == ["m", "u"]
+        assert len(boss.get("/v1/contacts").json()["items"]) == 3
+        assert riley.get(f"/v1/contacts/{mine}").status_code == 200
+        denied = riley.get(f"/v1/contacts/{theirs}")
+        assert denied.status_code == 403 and denied.json()["right"] == "view_all"
+        assert riley.patch(f"/v1/contacts/{theirs}", json={"title": "CEO"}).status_code == 403
+        assert riley.post("/v1/contacts", json={"external_id": "t", "title": "CEO"}).status_code == 403
+    with unit_of_work(readonly=True) as s:
+        assert s.get(Contact, theirs).title is None

@@ -5,7 +5,8 @@ record sent over HTTP meets exactly the rules of a CSV row. As in an import, a f
 (or null) never erases a stored value, and a field a human typed (`manual_fields`) is what an API
 write sets, so no agent overwrites it without review.
 
-Lists page by id (`after=<last id seen>` as an opaque cursor): stable while rows are added,
+A rep's token sees and changes the rep's own records and unowned ones (new leads); the whole
+team's needs `view_all`, as on the dashboard. Lists page by id (`after=<last id seen>` as an opaque cursor): stable while rows are added,
 and each page is one indexed query whatever the table's size.
 """
 from __future__ import annotations
@@ -19,7 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import clock
-from crm_core.errors import NotFound, UserError
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import has_right
+from crm_core.errors import NotFound, PermissionDenied, UserError
 from crm_core.importing.normalize import email_key, phone_key
 from crm_core.importing.rows import AccountRow, ContactRow, DealRow
 from crm_core.models import Account, Contact, Deal, Decision, StageHistory, User
@@ -170,6 +173,27 @@ class Saved(BaseModel):
 
 # ---- helpers --------------------------------------------------------------------------------
 
+VIEW_ALL = "view_all"
+
+
+def _sees_all(actor: Actor | None) -> bool:
+    return actor is None or actor.role == "system" or has_right(actor, VIEW_ALL)
+
+
+def _check_visible(actor: Actor | None, owner_id: int | None, what: str) -> None:
+    """A rep works on their own records and unowned ones (new leads); the rest needs view_all, as on the dashboard."""
+    if _sees_all(actor) or owner_id is None or owner_id == actor.user_id:
+        return
+    raise PermissionDenied(f"{actor.name} may not open {what}: it belongs to another rep, and seeing the whole team's "
+                           f"records needs the right \u201c{VIEW_ALL}\u201d (a manager or admin has it)", right=VIEW_ALL)
+
+
+def _visible_only(query, model, actor: Actor | None):
+    if _sees_all(actor):
+        return query
+    return query.where((model.owner_id == actor.user_id) | (model.owner_id.is_(None)))
+
+
 def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
 
@@ -253,7 +277,8 @@ def _decisions(session: Session, subject_type: str, subject_id: int, limit: int 
 
 # ---- contacts -------------------------------------------------------------------------------
 
-def upsert_contact(session: Session, data: ContactIn, *, contact_id: int | None = None, source: str = "api") -> Saved:
+def upsert_contact(session: Session, data: ContactIn, *, contact_id: int | None = None, source: str = "api",
+                   actor: Actor | None = None) -> Saved:
     payload = data.model_dump(exclude_none=True)
     attributes = payload.pop("attributes", {})
     row: ContactRow = _row(ContactRow, payload if contact_id is None else {"external_id": "-", **payload})
@@ -265,6 +290,8 @@ def upsert_contact(session: Session, data: ContactIn, *, contact_id: int | None 
     if contact is None and row.email_normalized:
         contact = session.scalar(select(Contact).where(Contact.email_normalized == row.email_normalized))
     created = contact is None
+    if not created:
+        _check_visible(actor, contact.owner_id, f"contact {contact.id}")
     if created:
         contact = Contact(lifecycle_stage="lead", source=data.source or source, attributes={}, manual_fields=[])
         session.add(contact)
@@ -298,10 +325,11 @@ def contact_out(session: Session, contact: Contact, *, decisions: bool = True, o
     )
 
 
-def get_contact(session: Session, contact_id: int) -> ContactOut:
+def get_contact(session: Session, contact_id: int, *, actor: Actor | None = None) -> ContactOut:
     contact = session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"contact {contact_id} not found")
+    _check_visible(actor, contact.owner_id, f"contact {contact_id}")
     return contact_out(session, contact)
 
 
@@ -321,9 +349,10 @@ def find_contact(session: Session, *, email: str | None = None, external_id: str
 
 def list_contacts(session: Session, *, cursor: str | None = None, limit: int = 50, tier: str | None = None,
                   lifecycle_stage: str | None = None, owner: str | None = None, min_score: int | None = None,
-                  updated_since: datetime | None = None, email: str | None = None) -> Page:
+                  updated_since: datetime | None = None, email: str | None = None, actor: Actor | None = None) -> Page:
     limit = max(1, min(limit, MAX_PAGE))
     q = select(Contact).where(Contact.id > decode_cursor(cursor)).order_by(Contact.id).limit(limit + 1)
+    q = _visible_only(q, Contact, actor)
     if tier:
         q = q.where(Contact.tier == tier)
     if lifecycle_stage:
@@ -346,7 +375,7 @@ def list_contacts(session: Session, *, cursor: str | None = None, limit: int = 5
 
 # ---- accounts -------------------------------------------------------------------------------
 
-def upsert_account(session: Session, data: AccountIn, *, account_id: int | None = None) -> Saved:
+def upsert_account(session: Session, data: AccountIn, *, account_id: int | None = None, actor: Actor | None = None) -> Saved:
     payload = data.model_dump(exclude_none=True)
     attributes = payload.pop("attributes", {})
     row: AccountRow = _row(AccountRow, payload if account_id is None else {"name": "-", **payload})
@@ -358,6 +387,8 @@ def upsert_account(session: Session, data: AccountIn, *, account_id: int | None 
     if account is None and row.domain:
         account = session.scalars(select(Account).where(Account.domain == row.domain).order_by(Account.id)).first()
     created = account is None
+    if not created:
+        _check_visible(actor, account.owner_id, f"account {account.id}")
     if created:
         account = Account(name=row.name, name_key=row.name_key, attributes={}, manual_fields=[])
         session.add(account)
@@ -381,17 +412,19 @@ def account_out(session: Session, a: Account, *, decisions: bool = True, owners:
                       attributes=a.attributes or {}, latest_decisions=_decisions(session, "account", a.id) if decisions else [])
 
 
-def get_account(session: Session, account_id: int) -> AccountOut:
+def get_account(session: Session, account_id: int, *, actor: Actor | None = None) -> AccountOut:
     a = session.get(Account, account_id)
     if a is None:
         raise NotFound(f"account {account_id} not found")
+    _check_visible(actor, a.owner_id, f"account {account_id}")
     return account_out(session, a)
 
 
 def list_accounts(session: Session, *, cursor: str | None = None, limit: int = 50, domain: str | None = None,
-                  owner: str | None = None, updated_since: datetime | None = None) -> Page:
+                  owner: str | None = None, updated_since: datetime | None = None, actor: Actor | None = None) -> Page:
     limit = max(1, min(limit, MAX_PAGE))
     q = select(Account).where(Account.id > decode_cursor(cursor)).order_by(Account.id).limit(limit + 1)
+    q = _visible_only(q, Account, actor)
     if domain:
         q = q.where(Account.domain == domain.strip().lower())
     if owner:
@@ -408,7 +441,8 @@ def list_accounts(session: Session, *, cursor: str | None = None, limit: int = 5
 
 # ---- deals ----------------------------------------------------------------------------------
 
-def upsert_deal(session: Session, data: DealIn, *, deal_id: int | None = None, actor_name: str = "api") -> Saved:
+def upsert_deal(session: Session, data: DealIn, *, deal_id: int | None = None, actor: Actor | None = None) -> Saved:
+    actor_name = actor.audit_name if actor is not None else "api"
     payload = data.model_dump(exclude_none=True)
     attributes = payload.pop("attributes", {})
     deal = session.get(Deal, deal_id) if deal_id is not None else None
@@ -416,6 +450,8 @@ def upsert_deal(session: Session, data: DealIn, *, deal_id: int | None = None, a
         raise NotFound(f"deal {deal_id} not found")
     if deal is None and data.external_id:
         deal = session.scalar(select(Deal).where(Deal.external_id == data.external_id))
+    if deal is not None:
+        _check_visible(actor, deal.owner_id, f"deal {deal.id}")
     base = {} if deal is None else {"name": deal.name, "stage": payload.get("stage", deal.stage)}
     row: DealRow = _row(DealRow, {**base, **payload})
     created = deal is None
@@ -464,18 +500,20 @@ def deal_out(session: Session, d: Deal, *, decisions: bool = True, owners: dict[
                    latest_decisions=_decisions(session, "deal", d.id) if decisions else [])
 
 
-def get_deal(session: Session, deal_id: int) -> DealOut:
+def get_deal(session: Session, deal_id: int, *, actor: Actor | None = None) -> DealOut:
     d = session.get(Deal, deal_id)
     if d is None:
         raise NotFound(f"deal {deal_id} not found")
+    _check_visible(actor, d.owner_id, f"deal {deal_id}")
     return deal_out(session, d)
 
 
 def list_deals(session: Session, *, cursor: str | None = None, limit: int = 50, status: str | None = None,
                stage: str | None = None, risk: str | None = None, owner: str | None = None,
-               updated_since: datetime | None = None) -> Page:
+               updated_since: datetime | None = None, actor: Actor | None = None) -> Page:
     limit = max(1, min(limit, MAX_PAGE))
     q = select(Deal).where(Deal.id > decode_cursor(cursor)).order_by(Deal.id).limit(limit + 1)
+    q = _visible_only(q, Deal, actor)
     if status:
         q = q.where(Deal.status == status)
     if stage:
