@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from crm_core.errors import UserError
-from crm_core.services import imports
+from crm_core.services import data_health, imports
 from ui import format as fmt
 from ui.data import read_fresh, show_flash, write
 from ui.layout import empty_state, need_user, page_header
@@ -49,6 +49,21 @@ except UserError as exc:
     st.stop()
 st.caption(f"{table.filename}: {table.row_count:,} rows, {len(table.headers)} columns, {table.encoding}, "
            f"delimiter {table.delimiter!r}")
+
+def show_import_health(health: data_health.ImportAudit) -> None:
+    """The data-quality audit of the table just filled: the book's score and the problems found, worst first."""
+    before = f" (was {health.previous_book_score:.0f})" if health.previous_book_score is not None else ""
+    with st.expander(f"Data quality after this import: the book scores {health.book_score:.0f} of 100{before}",
+                     expanded=bool(health.problems)):
+        for problem in health.problems[:10]:
+            st.markdown(f"- {problem}")
+        if len(health.problems) > 10:
+            st.caption(f"{len(health.problems) - 10} more on the Data health page.")
+        if health.duplicate_groups:
+            st.caption(f"{health.duplicate_groups} group(s) of likely duplicate values.")
+        if not health.problems and not health.duplicate_groups:
+            st.caption("No problems found in the imported fields.")
+
 
 # ---- which mapping to start from ---------------------------------------------------------------------------
 st.subheader("Column mapping")
@@ -204,4 +219,8 @@ if plan is not None:
                 st.session_state["import_summary"] = text
                 st.session_state.pop("import_plan", None)
                 st.success(text, icon="✅")
+                if kind in imports.AUDITED_KINDS:
+                    health = write(data_health.audit_for_import, import_ref=f"{kind} from {summary.filename}", entity=kind)
+                    if health is not None:
+                        show_import_health(health)
         show_flash()

@@ -133,3 +133,18 @@ def test_implausible_revenue_and_amounts_far_from_the_book_are_warned(store):
 def test_id_runs_are_compact():
     assert id_runs([5, 1, 2, 3, 7, 6, 10]) == [[1, 3], [5, 7], [10, 10]]
     assert id_runs([]) == []
+
+
+def test_the_cli_offers_history_and_imports_with_as_history(store, tmp_path, capsys):
+    from crm_core.cli import main
+
+    path = tmp_path / "deals.csv"
+    path.write_text(DEALS)
+    assert main(["import", "deals", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "1 open deal was last touched more than a year ago" in out and "hint: --as-history" in out
+    assert main(["import", "deals", str(path), "--as-history"]) == 0
+    out = capsys.readouterr().out
+    assert "as history: 2 stale open deals recorded as lost, 1 closed deals, 1 recent open deals stay live" in out
+    with unit_of_work(readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(Deal).where(Deal.status == "open")) == 1

@@ -150,6 +150,7 @@ def test_history_import_from_the_page_adds_no_open_deal_decision_or_audit_row_pe
     assert not at.exception and not at.error
     assert any("2,089 open deals untouched for over a year went in as lost (stale)" in s.value for s in at.success)
     assert _audit_rows() == before + 1  # one entry for 8,800 rows
+    assert any(e.label.startswith("Data quality after this import: the book scores") for e in at.expander)
     with unit_of_work(readonly=True) as s:
         board = pipeline.pipeline_board(s)
         assert board.open_deals == 0

@@ -47,6 +47,10 @@ def _money(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
 
 
+def _n(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
 def _times(ratio: float) -> str:
     return f"{ratio:,.0f}×"
 
@@ -114,13 +118,13 @@ def _deals(session: Session, rows: Sequence[Any], headers: dict[str, str], now: 
         oldest = min(deal_last_touch(r) for r in stale)
         checks.append(ImportCheck(
             topic="stale_deals", rows=len(stale), examples=[r.row for r in stale[:5]], suggests_history=True,
-            message=f"{len(stale):,} open deals were last touched more than a year ago (the oldest on "
+            message=f"{_n(len(stale), 'open deal')} {'was' if len(stale) == 1 else 'were'} last touched more than a year ago (the oldest on "
                     f"{oldest:%d %b %Y}). Imported as they are, they show on Pipeline health as open deals "
                     f"and the pipeline agent reviews each. Import as history to record them as lost (stale)."))
     if undated and (stale or len(undated) > len(open_rows) / 2):
         checks.append(ImportCheck(
             topic="undated_open_deals", rows=len(undated), examples=[r.row for r in undated[:5]], suggests_history=True,
-            message=f"{len(undated):,} open deals carry no date at all (no opened or stage date), so nothing says "
+            message=f"{_n(len(undated), 'open deal')} {'carries' if len(undated) == 1 else 'carry'} no date at all (no opened or stage date), so nothing says "
                     f"they are still alive. Imported as they are, they show on Pipeline health as entering their stage "
                     f"today. Import as history to record them as lost (stale)."))
     return checks
@@ -132,7 +136,7 @@ def _contacts(rows: Sequence[Any], now: datetime) -> list[ImportCheck]:
     if blank:
         checks.append(ImportCheck(
             topic="blank_contacts", rows=len(blank), examples=[r.row for r in blank[:5]],
-            message=f"{len(blank):,} of {len(rows):,} contacts have neither a name nor an email: they would appear "
+            message=f"{len(blank):,} of {_n(len(rows), 'contact')} {'has' if len(blank) == 1 else 'have'} neither a name nor an email: they would appear "
                     f"as blank people in the lead list and the agents would propose work on each. Map a name or "
                     f"email column if the file has one."))
     cutoff = stale_before(now)
@@ -142,7 +146,7 @@ def _contacts(rows: Sequence[Any], now: datetime) -> list[ImportCheck]:
     if stale:
         checks.append(ImportCheck(
             topic="stale_contacts", rows=len(stale), examples=[r.row for r in stale[:5]], suggests_history=True,
-            message=f"{len(stale):,} contacts are open leads whose last dated event is more than "
+            message=f"{_n(len(stale), 'contact is an open lead', 'contacts are open leads')} whose last dated event is more than "
                     f"{STALE_AFTER_DAYS} days old. Imported as they are, each becomes a live lead the agents score, "
                     f"enrich and follow up. Import as history to record them as disqualified (stale) and keep them "
                     f"for learning only."))
@@ -156,7 +160,7 @@ def _activities(rows: Sequence[Any], now: datetime) -> list[ImportCheck]:
         return []
     return [ImportCheck(
         topic="old_activities", rows=len(old), examples=[r.row for r in old[:5]], suggests_history=True,
-        message=f"{len(old):,} of {len(rows):,} activities happened more than a year ago. Imported as they are, each "
+        message=f"{len(old):,} of {_n(len(rows), 'activity', 'activities')} happened more than a year ago. Imported as they are, each "
                 f"contact they touch is rescored by the lead-scoring agent. Import as history to keep them for "
                 f"learning without a decision per row.")]
 

@@ -31,6 +31,7 @@ KINDS: tuple[str, ...] = IMPORT_KINDS
 IGNORE = "(ignore)"
 AS_ATTRIBUTE = "(custom attribute)"
 AUTO_DATE = "(detect)"
+AUDITED_KINDS = ("accounts", "contacts", "deals")  # the tables the data-quality audit scores
 DATE_FORMATS: tuple[str, ...] = (AUTO_DATE, *DATE_FORMAT_LABELS)
 SHIPPED_MAPPINGS = PROJECT_ROOT / "mappings"
 # What each shipped mapping is for, as a sales manager would pick it.
@@ -298,21 +299,25 @@ def summary_text(summary: ImportSummary, user: str) -> str:
     return text
 
 
+def _n(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
 def history_text(h: HistoryCounts, *, done: bool = False) -> str:
     verb = "went in" if done else "go in"
     parts = []
     if h.deals_stale:
-        parts.append(f"{h.deals_stale:,} open deals untouched for over a year {verb} as lost (stale)")
+        parts.append(f"{_n(h.deals_stale, 'open deal')} untouched for over a year {verb} as lost (stale)")
     if h.deals_closed:
-        parts.append(f"{h.deals_closed:,} closed deals {verb} as they are")
+        parts.append(f"{_n(h.deals_closed, 'closed deal')} {verb} as they are")
     if h.deals_live:
-        parts.append(f"{h.deals_live:,} open deals touched this year stay on the board")
+        parts.append(f"{_n(h.deals_live, 'open deal')} touched this year {'stays' if h.deals_live == 1 else 'stay'} on the board")
     if h.contacts_stale:
-        parts.append(f"{h.contacts_stale:,} leads untouched for over a year {verb} as disqualified (stale)")
+        parts.append(f"{_n(h.contacts_stale, 'lead')} untouched for over a year {verb} as disqualified (stale)")
     if h.contacts_live:
-        parts.append(f"{h.contacts_live:,} contacts stay live")
+        parts.append(f"{_n(h.contacts_live, 'contact')} {'stays' if h.contacts_live == 1 else 'stay'} live")
     if h.activities:
-        parts.append(f"{h.activities:,} activities {verb} without waking an agent")
+        parts.append(f"{_n(h.activities, 'activity', 'activities')} {verb} without waking an agent")
     head = "As history: " if parts else "As history: nothing to change; "
     return head + "; ".join(parts) + ". No agent decision is made per imported row, and the audit log gets one entry."
 
@@ -325,7 +330,7 @@ def rejects_csv(plan: ImportPlan) -> bytes:
         return path.read_bytes()
 
 
-__all__ = ["AS_ATTRIBUTE", "AUTO_DATE", "DATE_FORMATS", "IGNORE", "KINDS", "SPECIAL_KEYS", "ColumnSetting", "FieldChoice",
+__all__ = ["AS_ATTRIBUTE", "AUDITED_KINDS", "AUTO_DATE", "DATE_FORMATS", "IGNORE", "KINDS", "SPECIAL_KEYS", "ColumnSetting", "FieldChoice",
            "MappingPreset", "attribute_names", "column_settings", "dry_run", "field_choices", "history_text",
            "load_preset", "mapping_file", "mapping_from_choices", "mapping_from_file", "mapping_from_settings",
            "mapping_presets", "page_wording", "read_upload", "rejects_csv", "run_import", "save_mapping", "suggested_mapping",
