@@ -1,7 +1,6 @@
 """Activity and audit: every decision and action, who did it, a revert button, and the outbox."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, time, timedelta
 
 import pandas as pd
@@ -20,10 +19,10 @@ f1, f2, f3, f4, f5, f6 = st.columns([2, 2, 1, 2, 2, 2])
 agent = f1.selectbox("Agent", [None, *approvals.AGENTS], key="audit_agent",
                      format_func=lambda a: "All agents" if a is None else a.replace("_", " "))
 subject_type = f2.selectbox("Record", [None, *activity_log.SUBJECT_TYPES], key="audit_subject_type",
-                            format_func=lambda s: "Any record" if s is None else s)
+                            format_func=lambda s: "Any record" if s is None else f"a {s}")
 subject_id = f3.number_input("Id", min_value=1, value=None, step=1, key="audit_subject_id", disabled=subject_type is None)
 actor = f4.selectbox("Who", [None, *read(activity_log.actor_names)], key="audit_actor",
-                     format_func=lambda a: "Anyone" if a is None else a)
+                     format_func=lambda a: "Anyone" if a is None else activity_log.who(a))
 since = f5.date_input("From", value=None, key="audit_since")
 until = f6.date_input("To (inclusive)", value=None, key="audit_until")
 filters = activity_log.AuditFilters(
@@ -36,16 +35,15 @@ audit_tab, decisions_tab, revert_tab, outbox_tab = st.tabs(["Audit log", "Decisi
 
 with audit_tab:
     offset = open_page_offset("audit_offset", PAGE_SIZE, filters=filters)
-    log = read(activity_log.audit_log, filters, limit=PAGE_SIZE, offset=offset)
-    if not log.entries:
+    log = read(activity_log.readable_audit, filters, limit=PAGE_SIZE, offset=offset)
+    if not log.rows:
         empty_state("No audit entries match.", "Widen the dates or clear a filter. Every decision, approval, revert, "
                     "import and settings change is written here.")
     else:
         st.dataframe(pd.DataFrame([{
-            "When": fmt.when(e.at), "Who": e.actor, "Event": e.event, "Decision": e.decision_id,
-            "Record": f"{e.subject_type} {e.subject_id}" if e.subject_type else "",
-            "Details": json.dumps(e.details, default=str)[:400],
-        } for e in log.entries]), hide_index=True, key="audit_table", height=600)
+            "When": fmt.when(e.at), "Who": e.who, "Event": e.what, "Record": e.record, "Details": " · ".join(e.details),
+        } for e in log.rows]), hide_index=True, key="audit_table", height=600,
+            column_config={"Details": st.column_config.TextColumn(width="large")})
     open_pager(log.has_more, "audit_offset")
 
 with decisions_tab:
@@ -56,18 +54,18 @@ with decisions_tab:
                     "start the scheduler with `python -m agents.scheduler`.")
     else:
         st.dataframe(pd.DataFrame([{
-            "When": fmt.when(d.created_at), "#": d.id, "Agent": d.agent, "Record": d.subject, "Status": fmt.status_badge(d.status),
+            "When": fmt.when(d.created_at), "Agent": d.agent, "Record": d.subject, "Status": fmt.status_badge(d.status),
             "Actions": d.actions, "Confidence": fmt.confidence(d.confidence), "Stakes": d.stakes or "",
             "Decided by": d.decided_by or "", "Provider": d.provider or "", "Cost": fmt.usd_cost(d.cost_usd),
-            "Policy": d.policy or "",
+            "Why": d.policy or "",
         } for d in decisions.rows]), hide_index=True, key="audit_decisions", height=600)
     open_pager(decisions.has_more, "audit_decisions_offset")
 
 
 def revert(decision_id: int) -> None:
-    user = need_actor()
-    if user:
-        outcome = write(approvals.revert_item, decision_id, actor=user,
+    actor = need_actor()
+    if actor:
+        outcome = write(approvals.revert_item, decision_id, actor=actor,
                         note=st.session_state.get(f"revert_note_{decision_id}") or None)
         if outcome is not None:
             flash("success" if outcome.ok else "error", outcome.message)
@@ -79,11 +77,11 @@ with revert_tab:
         empty_state("No executed decision to revert.", "Decisions that ran (by policy or by approval) show here, newest first.")
     for d in executed:
         with st.container(border=True, key=f"revert_item_{d.id}"):
-            st.markdown(f"**#{d.id} · {d.agent.replace('_', ' ')}** for **{d.subject_label or d.subject_type}** · "
+            st.markdown(f"**{d.agent_label} agent** for **{d.subject_name}** · "
                         f"ran {fmt.when(d.executed_at)} · decided by {d.decided_by or 'policy'}")
             for action in d.actions:
-                st.text(f"• {action.summary}")
-                st.caption(("↩️ " if action.reversible else "⚠️ ") + action.undo_note)
+                st.text(f"• {action.headline}")
+                st.caption(("↩️ " if action.reversible else "⚠️ ") + fmt.plain(action.undo_note))
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
             c1.text_input("Why revert (optional)", key=f"revert_note_{d.id}")
             c2.button("Revert", key=f"revert_{d.id}", on_click=revert, args=(d.id,))
@@ -102,9 +100,9 @@ with outbox_tab:
         st.dataframe(pd.DataFrame([{
             "Created": fmt.when(m.created_at), "Kind": m.kind, "To": m.recipient or "team", "Subject": m.subject or "",
             "Status": m.status, "Sink": m.sink or "", "Send after": fmt.when(m.send_after), "Sent": fmt.when(m.sent_at),
-            "Decision": m.decision_id, "Attachments": ", ".join(m.attachment_names), "Error": m.error or "",
+            "Attachments": ", ".join(m.attachment_names), "Error": m.error or "",
         } for m in messages]), hide_index=True, key="outbox_table")
         with st.expander("Read a message"):
-            chosen = st.selectbox("Message", messages, format_func=lambda m: f"#{m.id} {m.kind} to {m.recipient or 'team'}: {m.subject or ''}",
+            chosen = st.selectbox("Message", messages, format_func=lambda m: f"{fmt.when(m.created_at)} {m.kind} to {m.recipient or 'team'}: {m.subject or ''}",
                                   key="outbox_pick")
             st.text(chosen.body or "")

@@ -303,7 +303,7 @@ def test_approving_executes_records_the_user_and_removes_the_item_at_once(book):
     assert not at.exception
     d = decision(task_id)
     assert d.status == "executed" and d.decided_by == book.manager
-    assert any(f"Decision {task_id}" in s.value and "approved by Maria Alvarez and executed" in s.value for s in at.success)
+    assert any("Approved by Maria Alvarez and carried out: Task for the rep" in s.value for s in at.success)
     assert not [b for b in at.button if b.key == f"queue_approve_{task_id}"]
 
 
@@ -322,7 +322,7 @@ def test_rejecting_with_a_reason_keeps_the_reason(book):
     at.button(key=f"queue_reject_{task_id}").click().run()
     d = decision(task_id)
     assert (d.status, d.decided_by, d.decision_note) == ("rejected", book.manager, "already called yesterday")
-    assert any("rejected by Maria Alvarez" in s.value for s in at.success)
+    assert any("Rejected by Maria Alvarez" in s.value for s in at.success)
 
 
 def test_editing_the_email_before_approving_sends_the_edited_text(book):
@@ -344,7 +344,7 @@ def test_bulk_approve_approves_only_the_ticked_items(book):
     at.checkbox(key=f"queue_select_{third}").check()
     at.button(key="queue_bulk_approve").click().run()
     assert [decision(i).status for i in (first, second, third)] == ["executed", "queued", "executed"]
-    assert any("Approved and executed 2 decision(s)" in s.value for s in at.success)
+    assert any("2 approved and carried out by Maria Alvarez" in s.value for s in at.success)
 
 
 def test_queue_filters_by_agent_and_stakes(book):
@@ -379,20 +379,23 @@ def test_audit_filters_by_agent_and_user(book):
     at = app("activity_audit")
     at.selectbox(key="audit_agent").set_value("lead_scoring").run()
     rows = table(at, "Who", "Event", "Record")
-    assert len(rows) > 0 and set(rows["Decision"].dropna()) == {book.score_decision}
+    with unit_of_work(readonly=True) as s:
+        scored = s.get(Decision, book.score_decision).subject_label
+    assert len(rows) > 0 and set(rows["Record"]) == {scored}
     at.selectbox(key="audit_agent").set_value(None)
     at.selectbox(key="audit_actor").set_value("policy").run()
-    assert set(table(at, "Who", "Event", "Record")["Who"]) == {"policy"}
+    assert set(table(at, "Who", "Event", "Record")["Who"]) == {"Policy (automatic)"}
 
 
 def test_audit_filters_by_record(book):
     at = app("activity_audit")
     with unit_of_work(readonly=True) as s:
         subject_id = s.get(Decision, book.email_decision).subject_id
+        deal_name = s.get(Deal, subject_id).name
     at.selectbox(key="audit_subject_type").set_value("deal").run()
     at.number_input(key="audit_subject_id").set_value(subject_id).run()
     rows = table(at, "Who", "Event", "Record")
-    assert len(rows) > 0 and set(rows["Record"]) == {f"deal {subject_id}"}
+    assert len(rows) > 0 and set(rows["Record"]) == {deal_name}
 
 
 def test_revert_button_undoes_an_executed_action(book):

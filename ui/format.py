@@ -7,6 +7,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+# Internal names in plain words live in one place, shared with the services that word cards.
+from crm_core.oversight.wording import (  # noqa: F401 - re-exported for the pages
+    ACTION_LABELS,
+    FIELD_LABELS,
+    REASON_LABELS,
+    action_label,
+    agent_label,
+    compared_percents,
+    plain,
+    stakes_label,
+)
+
 # One palette for the risk flag everywhere: badges, tables and charts.
 RISK_COLOURS: dict[str, str] = {
     "red": "#d64545",
@@ -140,3 +152,8 @@ def days(value: float | None) -> str:
 
 def confidence(value: float | None) -> str:
     return percent(value)
+
+
+def field_label(field: str) -> str:
+    """'next_action' -> 'next step'."""
+    return FIELD_LABELS.get(field, field.replace("_", " "))

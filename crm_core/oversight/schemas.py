@@ -20,6 +20,8 @@ class ActionView(BaseModel):
     undo_note: str                    # e.g. "an email cannot be unsent"
     execution_status: str | None = None  # executed | failed | reverted, once it ran
     revert_note: str | None = None
+    label: str = ""                   # the kind of action in plain words: "Task for the rep"
+    headline: str = ""                # what it does, with names: "New score for Dana Smith (Acme): 82 (hot)"
 
 
 class QueueItem(BaseModel):
@@ -46,6 +48,30 @@ class QueueItem(BaseModel):
     is_local: bool
     created_at: datetime
     expires_at: datetime | None
+    # Plain words for the card (crm_core.oversight.wording): no ids, no internal names.
+    agent_label: str = ""
+    subject_name: str = ""
+    why: list[str] = []               # every reason it waits, its numbers agreeing with its comparison
+    reason_kind: str = "other"        # the most serious reason, see wording.REASON_LABELS
+    decided_by_line: str = ""         # "Decided by the built-in reasoner"
+    deal_value: float | None = None   # the deal's amount when the subject is a deal (urgency)
+    deal_currency: str | None = None
+
+
+class QueueEntry(BaseModel):
+    """One queued decision in a few fields: enough to order, group, filter and preview hundreds."""
+
+    id: int
+    agent: str
+    action_types: tuple[str, ...]
+    stakes: str | None
+    reversible: bool
+    escalated: bool
+    confidence: float | None
+    reason_kind: str
+    deal_value: float | None
+    expires_at: datetime | None
+    headline: str                     # the first action's headline, with names
 
 
 class DecidedItem(BaseModel):
@@ -71,6 +97,8 @@ class DecidedItem(BaseModel):
     reverted_by: str | None
     error: str | None
     created_at: datetime
+    agent_label: str = ""
+    subject_name: str = ""
 
 
 class AuditView(BaseModel):
