@@ -100,16 +100,16 @@ def test_a_currency_without_a_rate_is_left_out_of_the_total_and_counted(store):
 
 def test_the_reporting_currency_is_a_setting_and_totals_follow_it(store):
     with unit_of_work() as s:
-        _open(s, "usd", 1070.5, "USD")
+        _open(s, "usd", 2141, "USD")
         _open(s, "gbp", 846.38, "GBP")
         with pytest.raises(UserError, match="no exchange rate for VND"):
             fx.set_reporting_currency(s, "VND", user="Morgan Lee")
         fx.set_reporting_currency(s, "eur", user="Morgan Lee")
     with unit_of_work(readonly=True) as s:
         board = pipeline.pipeline_board(s)
-    assert board.currency == "EUR" and board.amount == pytest.approx(2000, rel=1e-6)
-    assert [(t.currency, t.amount) for t in board.by_currency] == [("GBP", pytest.approx(846.38)), ("USD", pytest.approx(1070.5))] \
-        or [(t.currency, t.amount) for t in board.by_currency] == [("USD", pytest.approx(1070.5)), ("GBP", pytest.approx(846.38))]
+    assert board.currency == "EUR" and board.amount == pytest.approx(3000, rel=1e-6)
+    assert [(t.currency, t.amount, t.converted) for t in board.by_currency] == [
+        ("USD", pytest.approx(2141), pytest.approx(2000)), ("GBP", pytest.approx(846.38), pytest.approx(1000))]
 
 
 def test_the_reporting_currency_setting_from_the_environment_is_checked(store, monkeypatch):

@@ -141,14 +141,6 @@ def _open_deals(owner_id: int | None) -> list:
 _currency = func.coalesce(Deal.currency, "USD")
 
 
-def board_currency(session: Session, owner_id: int | None = None) -> str:
-    row = session.execute(
-        select(_currency, func.count()).where(*_open_deals(owner_id)).group_by(_currency)
-        .order_by(func.count().desc(), _currency).limit(1)
-    ).first()
-    return row[0] if row and row[0] else "USD"
-
-
 def stage_order(session: Session, stages: list[str]) -> list[str]:
     """Stages in the order deals move through them, learned from the stage history.
 
