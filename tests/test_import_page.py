@@ -180,3 +180,18 @@ def test_a_mapping_saved_from_the_page_is_offered_next_time_and_never_replaces_a
     at.selectbox(key="import_preset").set_value("Maven_accounts_v2 (saved)").run()
     scale = next(d.value for d in at.data_editor if "Scale" in d.value.columns)
     assert dict(zip(scale["CSV column"], scale["Scale"]))["revenue"] == 1_000_000
+
+
+def test_an_uploaded_mapping_file_is_used_and_a_broken_one_is_named(sqlite_store, shared_data):
+    at = app()
+    at.selectbox(key="import_kind").set_value("accounts").run()
+    at.file_uploader(key="import_file").upload("accounts.csv", (shared_data / "maven_crm" / "accounts.csv").read_bytes(),
+                                               "text/csv").run()
+    at.selectbox(key="import_preset").set_value("Upload a mapping file…").run()
+    at.file_uploader(key="import_mapping_file").upload("mine.json", b'{"revenue": "annual_revenue", "__scale__": {"revenue": 1000}}',
+                                                       "application/json").run()
+    assert not at.exception and not at.error
+    scale = next(d.value for d in at.data_editor if "Scale" in d.value.columns)
+    assert dict(zip(scale["CSV column"], scale["Scale"]))["revenue"] == 1000
+    at.file_uploader(key="import_mapping_file").upload("broken.json", b'{"revenue": 5}', "application/json").run()
+    assert any("broken.json: header 'revenue' maps to 5" in e.value for e in at.error)
