@@ -4,10 +4,23 @@ The agent itself never sees a session: the runner builds its contexts through
 `crm_core.contexts.<agent>` in one read, hands each context to `agents.llm.reason`, and passes
 each resulting envelope to `crm_core.oversight.submit` in its own unit of work, so one failed
 subject never rolls back another's decision.
+
+Every built context first goes through the privacy screen (`crm_core.contexts.privacy.screen`):
+a context carrying any sensitive record, directly or through a linked deal, meeting, email or
+mention, is reasoned on this machine, and the decision's notes say which records and why.
+
+A `RunControl` bounds the run: a deadline after which no model is called (the remaining subjects
+are decided by the offline reasoner, marked as such), and a stop request (SIGTERM/SIGINT in the
+CLI, a worker shutting down) after which no new subject starts; a model call in flight is
+abandoned, its subject recorded as interrupted, and the result says how far the run got.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +31,56 @@ from agents.base import DecisionEnvelope, context_hash
 from agents.registry import get_agent
 from crm_core import clock
 from crm_core.budget import spend_today
-from crm_core.contexts import builder
+from crm_core.contexts import builder, privacy
 from crm_core.db import unit_of_work
 from crm_core.models import Decision
+from crm_core.settings import get_settings
+
+
+class RunInterrupted(BaseException):
+    """Raised inside a model call by a stop request; a BaseException so no `except Exception` eats it."""
+
+
+class RunControl:
+    """The bounds of one run: a deadline (monotonic seconds) and a stop request.
+
+    `request_stop()` is safe to call from a signal handler: outside a model call it only sets the
+    flag (checked before each subject); inside one it raises RunInterrupted at once, so a hanging
+    endpoint cannot hold the process for the whole timeout.
+    """
+
+    def __init__(self, *, deadline_s: float | None = None) -> None:
+        self.deadline = time.monotonic() + deadline_s if deadline_s else None
+        self.stop = threading.Event()
+        self.stop_reason: str | None = None
+        self._in_call = False
+
+    def request_stop(self, reason: str) -> None:
+        self.stop_reason = self.stop_reason or reason
+        self.stop.set()
+        if self._in_call and threading.current_thread() is threading.main_thread():
+            raise RunInterrupted(reason)
+
+    @contextmanager
+    def model_call(self) -> Iterator[None]:
+        self._in_call = True
+        try:
+            yield
+        finally:
+            self._in_call = False
+
+
+_AMBIENT: ContextVar[RunControl | None] = ContextVar("run_control", default=None)
+
+
+@contextmanager
+def job_control(control: RunControl) -> Iterator[RunControl]:
+    """Runs started inside (a scheduler job's handler) obey `control` unless given their own."""
+    token = _AMBIENT.set(control)
+    try:
+        yield control
+    finally:
+        _AMBIENT.reset(token)
 
 
 class SubjectOutcome(BaseModel):
@@ -30,6 +90,8 @@ class SubjectOutcome(BaseModel):
     failed: bool = False
     error: str | None = None
     provider: str | None = None
+    not_reached: bool = False  # the run stopped before this subject
+    withheld: int = 0          # sensitive records the context carried (kept off remote models)
 
 
 class RunResult(BaseModel):
@@ -42,9 +104,33 @@ class RunResult(BaseModel):
     def decision_ids(self) -> list[int]:
         return [i for o in self.outcomes for i in o.decision_ids]
 
+    stopped: str | None = None  # why the run ended early (a signal), None when it ran to the end
+
     @property
     def failed(self) -> int:
         return sum(o.failed for o in self.outcomes)
+
+    @property
+    def not_reached(self) -> int:
+        return sum(o.not_reached for o in self.outcomes)
+
+    def summary(self) -> str:
+        """One line a person reads at a glance: how many subjects got what."""
+        total = len(self.outcomes)
+        reasoned = [o for o in self.outcomes if not o.skipped and not o.not_reached and not o.failed]
+        by_provider: dict[str, int] = {}
+        for o in reasoned:
+            by_provider[o.provider or "?"] = by_provider.get(o.provider or "?", 0) + 1
+        how = ", ".join(f"{n} by {p}" for p, n in sorted(by_provider.items()))
+        parts = [f"{len(reasoned)} of {total} subject(s) decided" + (f" ({how})" if how else ""),
+                 f"{len(self.decision_ids)} decision(s) stored", f"{self.failed} failed"]
+        skipped = sum(1 for o in self.outcomes if o.skipped)
+        if skipped:
+            parts.append(f"{skipped} unchanged since the last decision")
+        if self.not_reached:
+            parts.append(f"{self.not_reached} not reached")
+        head = f"{self.agent}: " + (f"stopped early ({self.stopped}): " if self.stopped else "")
+        return head + ", ".join(parts)
 
 
 def _subject_key(agent_name: str, ctx: BaseModel, index: int) -> str:
@@ -75,8 +161,12 @@ def run_agent(
     skip_unchanged: bool = False,
     client_factory: Callable[..., Any] | None = None,
     on_envelope: Callable[[DecisionEnvelope], None] | None = None,
+    control: RunControl | None = None,
 ) -> RunResult:
-    """Run `agent_name` over `subject_ids` (default: every subject due at `as_of`)."""
+    """Run `agent_name` over `subject_ids` (default: every subject due at `as_of`).
+
+    `control`: the run's deadline and stop request (default: `CRM_LLM_RUN_DEADLINE_S`, no stop).
+    """
     from agents.llm import reason
     from crm_core import oversight
 
@@ -90,28 +180,41 @@ def run_agent(
     with unit_of_work(readonly=True) as session:
         ids = list(subject_ids) if subject_ids is not None else contexts_module.subjects(session, as_of=as_of)
         contexts = contexts_module.build(session, ids, as_of=as_of, prepared=prepared) if ids or subject_ids is None else []
+        screened = privacy.screen(session, contexts, builder=contexts_module)
         approval_stats = oversight.approval_stats(session, agent_name)
         budget_spent = spend_today(session, agent_name, at=as_of).exhausted
 
+    control = control or _AMBIENT.get() or RunControl(deadline_s=get_settings().llm_run_deadline_s or None)
     result = RunResult(agent=agent_name, as_of=as_of, provider=provider)
-    for index, ctx in enumerate(contexts):
+    for index, (ctx, screen) in enumerate(screened):
         key = _subject_key(agent_name, ctx, index)
-        outcome = SubjectOutcome(subject_key=key)
+        outcome = SubjectOutcome(subject_key=key, withheld=len(screen.withheld))
         result.outcomes.append(outcome)
+        if control.stop.is_set():
+            outcome.not_reached = True
+            continue
         digest = context_hash(ctx)
         if skip_unchanged:
             with unit_of_work(readonly=True) as session:
                 if _unchanged(session, agent_name, digest):
                     outcome.skipped = "context unchanged since the last decision"
                     continue
-        envelope = reason(
-            agent,
-            ctx,
-            provider=provider,
-            approval_stats=approval_stats,
-            budget_exhausted=budget_spent,
-            client_factory=client_factory,
-        )
+        try:
+            with control.model_call():
+                envelope = reason(
+                    agent,
+                    ctx,
+                    provider=provider,
+                    approval_stats=approval_stats,
+                    budget_exhausted=budget_spent,
+                    client_factory=client_factory,
+                    privacy=screen,
+                    deadline=control.deadline,
+                )
+        except RunInterrupted:
+            outcome.failed = True
+            outcome.error = f"interrupted ({control.stop_reason}) while waiting for the model; nothing was stored"
+            continue
         if on_envelope:
             on_envelope(envelope)
         outcome.provider = envelope.provider
@@ -121,4 +224,5 @@ def run_agent(
         ikey = f"{idempotency_key}:{key}" if idempotency_key else f"{key}:{digest[:16]}:{as_of.isoformat()}"
         with unit_of_work() as session:
             outcome.decision_ids = oversight.submit(session, envelope, idempotency_key=ikey)
+    result.stopped = control.stop_reason if control.stop.is_set() else None
     return result

@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     model_small: str = "claude-haiku-5-5"
     model_mid: str = "claude-sonnet-5-5"
     model_large: str = "claude-opus-5-5"
+    # Circuit breaker per provider and model: after this many failed or timed-out attempts in a row,
+    # decisions go to the offline reasoner for the cool-down, then one probe call tests the model.
+    llm_breaker_failures: int = 3
+    llm_breaker_cooldown_s: float = 60.0
+    # Wall-clock budgets: after the deadline no model is called (the rest is decided offline).
+    # 0 = none for `python -m agents run`; a scheduler job always has one, and never keeps its lease past it.
+    llm_run_deadline_s: float = 0.0
+    job_deadline_seconds: int = 600
 
     # Oversight.
     supervised: bool = False

@@ -17,11 +17,20 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from agents.llm.breaker import BREAKERS
 from crm_core.db import dispose_engines, migrate, normalise_url
 
 PG_ENV = "CRM_TEST_DATABASE_URL"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_circuit_breakers() -> Iterator[None]:
+    """Each test starts with every model endpoint trusted: the breakers live in process memory."""
+    BREAKERS.reset()
+    yield
+    BREAKERS.reset()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,8 +1,18 @@
-"""`python -m agents run AGENT ...` and `python -m agents eval ...`."""
+"""`python -m agents run AGENT ...` and `python -m agents eval ...`.
+
+Exit codes say what happened: 0 every subject (case) went through, 1 some failed or the run was
+stopped (the count is printed), 2 bad input (an unknown agent or option, an id that matches
+nothing, no eval cases). SIGTERM and SIGINT stop a run cleanly: no new subject starts, a model
+call in flight is abandoned, and the summary of what was done is printed before exiting.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from agents.base import AGENT_NAMES
@@ -26,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--id", type=int, action="append", dest="ids", help="a subject id (repeatable)")
     run.add_argument("--provider", choices=PROVIDERS, help="default: CRM_LLM_PROVIDER, else anthropic with a key, else offline")
     run.add_argument("--as-of", type=parse_as_of, help="reason as the store stood at this time (back-tests)")
+    run.add_argument("--deadline", type=float, metavar="SECONDS",
+                     help="after this long no model is called; the rest is decided offline (default: CRM_LLM_RUN_DEADLINE_S)")
     run.add_argument("--json", action="store_true")
     run.set_defaults(func=_run)
 
@@ -36,21 +48,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.set_defaults(func=_eval)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from agents.runner import run_agent
-    from crm_core.db import migrate
+@contextmanager
+def stop_on_signals(control) -> Iterator[None]:
+    """SIGTERM/SIGINT ask the run to stop (see RunControl); the previous handlers come back after."""
+    names = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
 
+    def handler(signum, _frame):
+        control.request_stop(f"{names.get(signum, signum)} received")
+
+    previous = {sig: signal.signal(sig, handler) for sig in names}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agents.runner import RunControl, run_agent
+    from crm_core.db import migrate
+    from crm_core.settings import get_settings
+
+    if args.deadline is not None and args.deadline <= 0:
+        raise UserError(f"--deadline {args.deadline:g} must be a positive number of seconds")
     migrate()
-    result = run_agent(args.agent, subject_ids=args.ids, provider=args.provider, as_of=args.as_of)
+    control = RunControl(deadline_s=args.deadline if args.deadline is not None else (get_settings().llm_run_deadline_s or None))
+    with stop_on_signals(control):
+        result = run_agent(args.agent, subject_ids=args.ids, provider=args.provider, as_of=args.as_of, control=control)
+    if args.ids and not result.outcomes:
+        raise UserError(f"no {args.agent} subject matches --id {', '.join(str(i) for i in args.ids)}")
     if args.json:
-        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        print(json.dumps({**result.model_dump(mode="json"), "failed": result.failed, "not_reached": result.not_reached,
+                          "summary": result.summary()}, indent=2))
     else:
-        done = sum(1 for o in result.outcomes if not o.skipped)
-        print(f"{args.agent}: {done} context(s) reasoned, {len(result.decision_ids)} decision(s) stored, {result.failed} failed")
         for o in result.outcomes:
             if o.failed:
                 print(f"  failed {o.subject_key}: {o.error}")
-    return 1 if result.outcomes and result.failed == len(result.outcomes) else 0
+        print(result.summary())
+    sys.stdout.flush()
+    return 1 if (result.failed or result.not_reached or result.stopped) else 0
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -69,4 +105,7 @@ def _eval(args: argparse.Namespace) -> int:
                 print(f"FAIL {r.agent}/{r.name}: {'; '.join(r.failures)}")
         for agent, (passed, total) in rates.items():
             print(f"{agent:13s} {passed}/{total} passed ({passed / total:.0%}) with provider {args.provider}")
-    return 0 if all(r.passed for r in results) else 1
+    failed = sum(1 for r in results if not r.passed)
+    if failed:
+        print(f"{failed} of {len(results)} case(s) failed", file=sys.stderr)
+    return 1 if failed else 0

@@ -74,6 +74,13 @@ def _describe_api_error(exc: anthropic.APIError, client: anthropic.Anthropic) ->
     return f"anthropic: {type(exc).__name__}: {exc}"
 
 
+def _attempts(exc: anthropic.APIError, client: anthropic.Anthropic) -> int:
+    """How many attempts the SDK made: every retryable failure was retried max_retries times."""
+    if isinstance(exc, anthropic.APIStatusError) and not (exc.status_code in (408, 409, 429) or exc.status_code >= 500):
+        return 1
+    return client.max_retries + 1
+
+
 def _api_message(exc: anthropic.APIStatusError) -> str:
     body = exc.body
     if isinstance(body, dict):
@@ -102,7 +109,8 @@ def call(
             output_config=output_config(decision_model),  # type: ignore[arg-type]
         )
     except anthropic.APIError as exc:
-        raise ProviderFailure(_describe_api_error(exc, client), model=model) from exc
+        raise ProviderFailure(_describe_api_error(exc, client), model=model, outage=True,
+                              attempts=_attempts(exc, client)) from exc
 
     usage = _usage(message.usage)
     answered_by = message.model or model

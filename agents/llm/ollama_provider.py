@@ -73,7 +73,9 @@ def call(
             break
         except Exception as exc:  # the client raises ResponseError, ConnectionError and raw httpx errors
             if attempts > max_retries or not _retryable(exc):
-                raise ProviderFailure(_describe(exc, host, timeout_s, attempts), model=model) from exc
+                raise ProviderFailure(_describe(exc, host, timeout_s, attempts), model=model,
+                                      outage=_retryable(exc) or isinstance(exc, ollama.ResponseError),
+                                      attempts=attempts) from exc
             time.sleep(min(BACKOFF_BASE_S * 2 ** (attempts - 1), BACKOFF_MAX_S))
 
     usage = Usage(input_tokens=response.prompt_eval_count or 0, output_tokens=response.eval_count or 0)

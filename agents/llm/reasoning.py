@@ -8,9 +8,20 @@ Steps, in order (see agents/llm/__init__.py for the contract):
 4. assess: each proposal's confidence combined with evidence (agents.llm.confidence).
 Any failure on the way returns a failed envelope with no proposals: nothing half-made ever
 reaches oversight as executable.
+
+Guards around the model call (agents/llm/breaker.py, agents/llm/output_checks.py):
+- privacy: the store-side screen's verdict (`privacy=`) keeps a context that carries any
+  sensitive record off remote models, and its notes name the records and why;
+- a circuit breaker per provider and model: while it is open the decision is made by the offline
+  reasoner and says so; after the cool-down one probe attempt (no retries) tests the endpoint;
+- a deadline (`deadline=`, a `time.monotonic()` value): no call starts after it, and a call's
+  timeout and retries are cut to what is left;
+- a reply whose fields contradict each other is rejected; one that moves further than the prompt
+  allows is kept with `review_reasons` in each proposal's decision, which oversight queues.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +30,13 @@ from pydantic import BaseModel, ValidationError
 
 from agents.base import DecisionEnvelope, Proposal, Usage, context_hash
 from agents.llm import anthropic_provider, offline_provider, ollama_provider
+from agents.llm.breaker import BREAKERS, breaker_key
 from agents.llm.confidence import AssessedProposal, combine_confidence, weakest_approval_rate
 from agents.llm.fence import SYSTEM_DATA_RULE
 from agents.llm.offline_provider import OFFLINE_MODEL
+from agents.llm.output_checks import reply_problems
 from agents.llm.pricing import cost_usd
+from agents.llm.privacy import PrivacyScreen
 from agents.llm.reply import ModelReply, ProviderFailure
 from agents.llm.routing import Route, choose_route, model_for
 from crm_core.settings import Settings, get_settings
@@ -121,8 +135,33 @@ def _assess(
     return tuple(assessed)
 
 
+class CallLimits(BaseModel):
+    """Timeout and retries of one model call, cut to a deadline or to a single probe attempt."""
+
+    timeout_s: float
+    max_retries: int
+
+    @property
+    def attempts(self) -> int:
+        return self.max_retries + 1
+
+
+def call_limits(settings: Settings, *, deadline: float | None, probe: bool) -> CallLimits | None:
+    """None when the deadline leaves no time for a call at all."""
+    timeout, retries = settings.llm_timeout_s, 0 if probe else settings.llm_max_retries
+    if deadline is None:
+        return CallLimits(timeout_s=timeout, max_retries=retries)
+    left = deadline - time.monotonic()
+    if left < 1.0:
+        return None
+    timeout = min(timeout, left)
+    retries = min(retries, max(0, math.floor(left / timeout) - 1))
+    return CallLimits(timeout_s=timeout, max_retries=retries)
+
+
 def _call_model(
-    route: Route, agent: Any, ctx: BaseModel, settings: Settings, client_factory: ClientFactory | None
+    route: Route, agent: Any, ctx: BaseModel, settings: Settings, client_factory: ClientFactory | None,
+    limits: CallLimits,
 ) -> ModelReply:
     system = system_prompt(agent)
     user = agent.render(ctx)
@@ -130,6 +169,8 @@ def _call_model(
     if route.provider == "anthropic":
         model = model_for(agent.tier, settings)
         client = client_factory("anthropic", settings) if client_factory else anthropic_provider.build_client(settings)
+        if (limits.timeout_s, limits.max_retries) != (settings.llm_timeout_s, settings.llm_max_retries):
+            client = client.with_options(timeout=limits.timeout_s, max_retries=limits.max_retries)
         return anthropic_provider.call(
             client, model=model, system=system, user=user, decision_model=agent.Decision, max_tokens=max_tokens
         )
@@ -142,7 +183,7 @@ def _call_model(
                 system=system,
                 user=user,
                 decision_model=agent.Decision,
-                max_retries=settings.llm_max_retries,
+                max_retries=limits.max_retries,
                 host=settings.ollama_host or "?",
                 timeout_s=settings.llm_timeout_s,
             )
@@ -164,6 +205,38 @@ def _priced(provider: str, model: str, requested_model: str, usage: Usage, notes
     return usage.model_copy(update={"cost_usd": cost})
 
 
+def _guard(
+    route: Route, agent: Any, settings: Settings, deadline: float | None, notes: list[str]
+) -> tuple[Route, CallLimits | None, bool]:
+    """The route after the breaker and the deadline, with the limits of the call it allows."""
+    if route.provider == "offline":
+        return route, None, False
+    model = model_for(agent.tier, settings) if route.provider == "anthropic" else settings.ollama_model
+    admission = BREAKERS.admit(breaker_key(route.provider, model), threshold=settings.llm_breaker_failures,
+                               cooldown_s=settings.llm_breaker_cooldown_s)
+    offline = route.model_copy(update={"provider": "offline"})
+    if admission.gate == "open":
+        notes.append(admission.note)
+        return offline, None, False
+    probe = admission.gate == "probe"
+    limits = call_limits(settings, deadline=deadline, probe=probe)
+    if limits is None:
+        if probe:
+            BREAKERS.cancel_probe(admission.key)  # not spent: the next caller may probe
+        notes.append("the run's deadline has passed: offline reasoner used instead of the model")
+        return offline, None, False
+    if probe:
+        notes.append(admission.note)
+    return route, limits, probe
+
+
+def _with_review_reasons(proposal: Proposal, reasons: list[str], whole: dict[str, Any]) -> Proposal:
+    """The proposal marked for a person: oversight queues any proposal whose decision has review_reasons."""
+    decision = dict(proposal.decision or whole)
+    decision["review_reasons"] = [*decision.get("review_reasons", []), *reasons]
+    return proposal.model_copy(update={"decision": decision})
+
+
 def reason(
     agent: Any,
     ctx: BaseModel,
@@ -173,10 +246,14 @@ def reason(
     approval_stats: dict[str, tuple[int, int]] | None = None,
     budget_exhausted: bool = False,
     client_factory: ClientFactory | None = None,
+    privacy: PrivacyScreen | None = None,
+    deadline: float | None = None,
 ) -> DecisionEnvelope:
     """One decision for one context; never raises for a provider, model or agent failure.
 
     Raises UserError only for a caller mistake (an unknown provider name).
+    `privacy`: the store-side screen of this context (crm_core/contexts/privacy.py).
+    `deadline`: a `time.monotonic()` value after which no model call starts.
     """
     settings = settings or get_settings()
     started = time.perf_counter()
@@ -186,8 +263,13 @@ def reason(
     except Exception as exc:  # if we cannot tell, the record stays on this machine
         sensitive = True
         notes.append(f"could not tell whether the record is sensitive ({type(exc).__name__}): treated as sensitive")
+    if privacy is not None and privacy.keep_local:
+        sensitive = True
     route = choose_route(requested=provider, settings=settings, sensitive=sensitive, budget_exhausted=budget_exhausted)
     notes.extend(route.notes)
+    if privacy is not None:
+        notes.extend(privacy.notes(remote=route.requested == "anthropic"))
+    route, limits, probe = _guard(route, agent, settings, deadline, notes)
 
     base: dict[str, Any] = {
         "agent": agent.name,
@@ -214,11 +296,26 @@ def reason(
             notes=tuple(notes),
         )
 
+    key = breaker_key(route.provider, requested_model)
     try:
         if route.provider == "offline":
             decision = offline_provider.decide(agent, ctx)
         else:
-            reply = _call_model(route, agent, ctx, settings, client_factory)
+            assert limits is not None
+            try:
+                reply = _call_model(route, agent, ctx, settings, client_factory, limits)
+            except ProviderFailure as exc:
+                if exc.outage:
+                    opened = BREAKERS.record_failure(
+                        key, attempts=exc.attempts or limits.attempts, error=exc.message,
+                        threshold=settings.llm_breaker_failures, cooldown_s=settings.llm_breaker_cooldown_s, probe=probe)
+                    if opened:
+                        notes.append(f"{route.provider} model {requested_model} stopped answering: the next "
+                                     f"{settings.llm_breaker_cooldown_s:.0f}s of decisions go to the offline reasoner")
+                else:
+                    BREAKERS.record_success(key)  # it answered, however badly: the endpoint is up
+                raise
+            BREAKERS.record_success(key)
             model, usage = reply.model, reply.usage
             decision = validate_decision(agent.Decision, reply.payload)
     except ProviderFailure as exc:
@@ -229,6 +326,15 @@ def reason(
         return failed(f"{source} breaks the {agent.Decision.__name__} schema: {_summarise(exc)}")
     except Exception as exc:  # an agent bug in render/offline_decide must not take the run down
         return failed(f"{route.provider}: {type(exc).__name__} while deciding: {exc}")
+
+    review_reasons: list[str] = []
+    if route.provider != "offline":
+        try:
+            contradictions, review_reasons = reply_problems(agent, ctx, decision)
+        except Exception as exc:  # a check that cannot run is no evidence the reply is sound
+            contradictions, review_reasons = [], [f"the reply could not be checked ({type(exc).__name__}): a person decides"]
+        if contradictions:
+            return failed(f"{route.provider} reply rejected: " + "; ".join(contradictions))
 
     try:
         proposals = list(agent.proposals(ctx, decision))
@@ -241,6 +347,8 @@ def reason(
         [None] * len(proposals) if route.provider == "offline" else _offline_agreement(agent, ctx, decision, proposals, notes)
     )
     decision_json = decision.model_dump(mode="json")
+    if review_reasons:
+        proposals = [_with_review_reasons(p, review_reasons, decision_json) for p in proposals]
     assessed = _assess(
         proposals,
         whole_decision=decision_json,

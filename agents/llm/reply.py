@@ -20,10 +20,18 @@ class ModelReply(BaseModel):
 
 
 class ProviderFailure(Exception):
-    """The call produced nothing usable. `usage` keeps tokens a bad reply still consumed."""
+    """The call produced nothing usable. `usage` keeps tokens a bad reply still consumed.
 
-    def __init__(self, message: str, *, usage: Usage | None = None, model: str | None = None) -> None:
+    `outage`: the endpoint did not answer usefully at all (time-out, connection refused, HTTP
+    429/5xx/529, a rejected key): what the circuit breaker counts, `attempts` times. A reply that
+    came back but was empty, cut off, refused or not JSON is the model's failure, not an outage.
+    """
+
+    def __init__(self, message: str, *, usage: Usage | None = None, model: str | None = None,
+                 outage: bool = False, attempts: int = 0) -> None:
         super().__init__(message)
         self.message = message
         self.usage = usage or Usage()
         self.model = model
+        self.outage = outage
+        self.attempts = attempts

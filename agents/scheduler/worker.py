@@ -2,10 +2,16 @@
 
 One loop, in this order: run due timers (planners), claim one job, run it, record the outcome,
 beat the heart. SIGTERM sets a flag that is read between jobs, so the current job finishes.
+
+Every job has a deadline (`CRM_JOB_DEADLINE_SECONDS`): agent runs inside it stop calling the model
+before it (the rest of their subjects are decided offline, which is quick), and the lease is renewed
+only up to it, never past: a job stuck beyond its deadline loses its lease, and another worker may
+redo it (the decision's idempotency key keeps anything from running twice).
 """
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -18,6 +24,7 @@ from collections.abc import Callable
 import schedule
 from sqlalchemy.orm import Session
 
+from agents.runner import RunControl, job_control
 from agents.scheduler import live_jobs, planners
 from agents.scheduler.handlers import HANDLERS, Handler
 from crm_core import clock, jobqueue
@@ -29,6 +36,12 @@ from crm_core.settings import get_settings
 log = logging.getLogger("crm.scheduler")
 SQLITE_LOCK = "scheduler:sqlite"
 SPEND_EVERY = 30.0  # seconds between recomputations of today's LLM spend for the heartbeat
+MODEL_RESERVE = 0.2  # share of a job's deadline kept free of model calls, for the offline rest and commits
+
+
+def model_deadline_s(job_deadline_s: float) -> float:
+    """How long into a job the model may still be called: the deadline less a reserve (60 s at most)."""
+    return max(1.0, job_deadline_s - min(60.0, job_deadline_s * MODEL_RESERVE))
 
 
 class Worker:
@@ -40,11 +53,13 @@ class Worker:
         lease_seconds: int | None = None,
         handlers: dict[str, Handler] | None = None,
         heartbeat_every: float = 2.0,
+        job_deadline_seconds: float | None = None,
     ) -> None:
         settings = get_settings()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds or settings.job_lease_seconds
+        self.job_deadline_seconds = float(job_deadline_seconds or settings.job_deadline_seconds)
         self.handlers = handlers or HANDLERS
         self.heartbeat_every = heartbeat_every
         self.is_sqlite = get_engine().dialect.name == "sqlite"
@@ -90,30 +105,40 @@ class Worker:
         with unit_of_work() as session:
             return jobqueue.acquire_lock(session, SQLITE_LOCK, self.worker_id, lease_seconds=max(self.lease_seconds, 10))
 
-    def _renew_lease_while(self, job_id: int, done: threading.Event) -> None:
+    def _renew_lease_while(self, job_id: int, done: threading.Event, deadline: float) -> None:
+        """Keep the lease while the job runs, but never past its deadline (a monotonic time)."""
         while not done.wait(self.lease_seconds / 3):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("job %s passed its %.0fs deadline: its lease is left to expire", job_id,
+                            self.job_deadline_seconds)
+                return
             try:
                 with unit_of_work() as session:
-                    jobqueue.extend_lease(session, job_id, self.worker_id, lease_seconds=self.lease_seconds)
+                    jobqueue.extend_lease(session, job_id, self.worker_id,
+                                          lease_seconds=max(1, min(self.lease_seconds, math.ceil(left))))
             except Exception:
                 log.exception("lease renewal failed for job %s", job_id)
 
     def process_one(self) -> bool:
         """Claim and run one job; False when nothing is due."""
         with unit_of_work() as session:
-            job = jobqueue.claim(session, self.worker_id, lease_seconds=self.lease_seconds)
+            job = jobqueue.claim(session, self.worker_id,
+                                 lease_seconds=max(1, min(self.lease_seconds, math.ceil(self.job_deadline_seconds))))
         if job is None:
             return False
+        deadline = time.monotonic() + self.job_deadline_seconds
         self.current = f"{job.kind} #{job.id} {job.payload.get('agent', '')}".strip()
         self.beat(force=True)
         done = threading.Event()
-        renewer = threading.Thread(target=self._renew_lease_while, args=(job.id, done), daemon=True)
+        renewer = threading.Thread(target=self._renew_lease_while, args=(job.id, done, deadline), daemon=True)
         renewer.start()
         try:
             handler = self.handlers.get(job.kind)
             if handler is None:
                 raise RuntimeError(f"no handler for job kind {job.kind!r}")
-            handler(job)
+            with job_control(RunControl(deadline_s=model_deadline_s(self.job_deadline_seconds))):
+                handler(job)
         except Exception as exc:
             done.set()
             error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"

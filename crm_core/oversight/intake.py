@@ -4,6 +4,12 @@ One `Decision` row per proposal. The envelope's usage (tokens, cost) is split ac
 so that summing decisions gives the true spend. A failed envelope is stored as failed decisions
 and nothing runs. Otherwise policy decides: auto-approved decisions execute at once (as
 "agent:<name>"), the rest are queued until `expires_at`.
+
+Before policy, every proposal's free text (action parameters, reasoning, escalation) is screened
+(`agents.llm.output_checks.screen_proposal`) against the context it was decided on: wording aimed
+at a model, addresses or links the context does not hold, over-long text. Any finding, and any
+`review_reasons` the reasoning step attached (a change larger than allowed), queues the decision
+whatever its confidence, with the finding as its policy reason.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agents.base import DecisionEnvelope, Proposal
+from agents.llm.output_checks import screen_proposal
 from crm_core import clock
 from crm_core.models import Decision
 from crm_core.oversight.audit import record
@@ -64,6 +71,14 @@ def _confidence_details(proposal: Proposal | None, envelope: DecisionEnvelope) -
             return (float(model_conf) if isinstance(model_conf, int | float) else None,
                     factors if isinstance(factors, dict) else {})
     return None, {}
+
+
+def held_reasons(decision: Decision, envelope: DecisionEnvelope, mail_from: str | None) -> list[str]:
+    """Why this decision must wait for a person whatever its confidence; empty when nothing was found."""
+    marked = (decision.decision or {}).get("review_reasons") or []
+    found = screen_proposal(actions=decision.actions or [], reasoning=decision.reasoning, escalation=decision.escalation,
+                            context=envelope.context_snapshot, extra_addresses=[mail_from] if mail_from else [])
+    return list(dict.fromkeys([*(str(r) for r in marked), *found]))
 
 
 def submit(
@@ -164,14 +179,20 @@ def submit(
             continue
         supervised_reason = consume(session, envelope.agent, settings)
         verdict = evaluate(session, decision, supervised_reason=supervised_reason, policies=policies)
+        held = held_reasons(decision, envelope, settings.mail_from)
+        auto = verdict.auto and not held
         decision.stakes = verdict.stakes
         decision.reversible = verdict.reversible
-        decision.policy_verdict = "auto" if verdict.auto else "queue"
+        decision.policy_verdict = "auto" if auto else "queue"
         decision.policy_reason = verdict.reason_text
+        if held:
+            # The findings lead: they are why this waits, whatever the confidence said.
+            decision.policy_reason = "queued: " + "; ".join(held) + (
+                "" if verdict.auto else "; " + "; ".join(verdict.reasons))
         details = {"verdict": decision.policy_verdict, "reason": decision.policy_reason, "reasons": verdict.reasons,
                    "passed": verdict.passed, "stakes": verdict.stakes, "reversible": verdict.reversible,
-                   "supervised": supervised_reason}
-        if verdict.auto:
+                   "supervised": supervised_reason, "held": held}
+        if auto:
             decision.status = "auto_approved"
             decision.decided_at = now
             decision.decided_by = "policy"
