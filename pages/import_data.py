@@ -69,9 +69,14 @@ def show_import_health(health: data_health.ImportAudit) -> None:
 st.subheader("Column mapping")
 presets = imports.mapping_presets(kind)
 by_label = {p.label: p for p in presets}
-start = st.selectbox("Start from", [AUTOMATIC, *by_label, UPLOAD], key="import_preset",
+options = [AUTOMATIC, *by_label, UPLOAD]
+fits = imports.suggested_preset(kind, table.headers)
+start = st.selectbox("Start from", options, index=options.index(fits.label) if fits else 0,
+                     key=f"import_preset_{file_key}_{kind}",
                      help="The mappings that ship with the CRM (for the public Maven and Olist datasets) and those "
                           "saved from this page. Everything stays editable below.")
+if fits is not None and start == fits.label:
+    st.caption(f"This file's columns match the mapping **{fits.label}**, so it is chosen; pick another to change it.")
 base = None
 base_key = "auto"
 try:

@@ -24,6 +24,7 @@ MAVEN_ACCOUNTS = "Maven CRM accounts (revenue in millions)"
 MAVEN_PIPELINE = "Maven CRM sales pipeline"
 OLIST_LEADS = "Olist marketing-qualified leads"
 MANAGER = "Morgan Lee"
+AUTOMATIC = "Automatic (from the column names)"
 
 
 def _manager(url: str | None = None) -> None:
@@ -44,12 +45,16 @@ def app() -> AppTest:
     return at
 
 
+def preset_box(at: AppTest):
+    return next(b for b in at.selectbox if b.label == "Start from")
+
+
 def page_import(path: Path, kind: str, preset: str | None, *, as_history: bool = False, run: bool = True) -> AppTest:
     at = app()
     at.selectbox(key="import_kind").set_value(kind).run()
     at.file_uploader(key="import_file").upload(path.name, path.read_bytes(), "text/csv").run()
     if preset is not None:
-        at.selectbox(key="import_preset").set_value(preset).run()
+        preset_box(at).set_value(preset).run()
     if as_history:
         at.checkbox(key="import_as_history").check().run()
     at.button(key="import_dry_run").click().run()
@@ -114,10 +119,11 @@ def test_maven_import_from_the_page_gives_the_same_store_as_the_cli(sqlite_store
 
 def test_dry_run_warns_about_revenue_without_the_scale_and_not_with_it(sqlite_store, shared_data):
     accounts = shared_data / "maven_crm" / "accounts.csv"
-    at = page_import(accounts, "accounts", None, run=False)
+    at = page_import(accounts, "accounts", AUTOMATIC, run=False)
     warnings = [w.value for w in at.warning]
     assert any("84 of 85 companies would have a yearly revenue under 10,000" in w for w in warnings), warnings
-    at = page_import(accounts, "accounts", MAVEN_ACCOUNTS, run=False)
+    at = page_import(accounts, "accounts", None, run=False)  # the file's columns match the shipped mapping: chosen
+    assert preset_box(at).value == MAVEN_ACCOUNTS
     assert not any("revenue" in w.value for w in at.warning)
     scale = next(d.value for d in at.data_editor if "Scale" in d.value.columns)
     assert dict(zip(scale["CSV column"], scale["Scale"]))["revenue"] == 1_000_000
@@ -176,8 +182,8 @@ def test_a_mapping_saved_from_the_page_is_offered_next_time_and_never_replaces_a
     at.selectbox(key="import_kind").set_value("accounts").run()
     at.file_uploader(key="import_file").upload("accounts.csv", (shared_data / "maven_crm" / "accounts.csv").read_bytes(),
                                                "text/csv").run()
-    assert "Maven_accounts_v2 (saved)" in at.selectbox(key="import_preset").options
-    at.selectbox(key="import_preset").set_value("Maven_accounts_v2 (saved)").run()
+    assert "Maven_accounts_v2 (saved)" in preset_box(at).options
+    preset_box(at).set_value("Maven_accounts_v2 (saved)").run()
     scale = next(d.value for d in at.data_editor if "Scale" in d.value.columns)
     assert dict(zip(scale["CSV column"], scale["Scale"]))["revenue"] == 1_000_000
 
@@ -187,7 +193,7 @@ def test_an_uploaded_mapping_file_is_used_and_a_broken_one_is_named(sqlite_store
     at.selectbox(key="import_kind").set_value("accounts").run()
     at.file_uploader(key="import_file").upload("accounts.csv", (shared_data / "maven_crm" / "accounts.csv").read_bytes(),
                                                "text/csv").run()
-    at.selectbox(key="import_preset").set_value("Upload a mapping file…").run()
+    preset_box(at).set_value("Upload a mapping file…").run()
     at.file_uploader(key="import_mapping_file").upload("mine.json", b'{"revenue": "annual_revenue", "__scale__": {"revenue": 1000}}',
                                                        "application/json").run()
     assert not at.exception and not at.error

@@ -104,6 +104,25 @@ def mapping_presets(kind: str | None = None) -> list[MappingPreset]:
     return presets
 
 
+def suggested_preset(kind: str, headers: list[str]) -> MappingPreset | None:
+    """The mapping file made for files like this one: of this kind, naming at least three columns, all in the file.
+
+    Offered first on the page, so Maven's accounts.csv gets its revenue scale without anyone knowing it needs one.
+    """
+    present = set(headers)
+    best: tuple[int, MappingPreset] | None = None
+    for preset in mapping_presets(kind):
+        if preset.kind != kind:
+            continue
+        try:
+            named = set(load_preset(preset.name, preset.source).columns)
+        except UserError:
+            continue
+        if len(named) >= 3 and named <= present and (best is None or len(named) > best[0]):
+            best = (len(named), preset)
+    return best[1] if best else None
+
+
 def _saved_kind(path: Path) -> str | None:
     try:
         kind = json.loads(path.read_text(encoding="utf-8")).get("__kind__")
@@ -333,5 +352,5 @@ def rejects_csv(plan: ImportPlan) -> bytes:
 __all__ = ["AS_ATTRIBUTE", "AUDITED_KINDS", "AUTO_DATE", "DATE_FORMATS", "IGNORE", "KINDS", "SPECIAL_KEYS", "ColumnSetting", "FieldChoice",
            "MappingPreset", "attribute_names", "column_settings", "dry_run", "field_choices", "history_text",
            "load_preset", "mapping_file", "mapping_from_choices", "mapping_from_file", "mapping_from_settings",
-           "mapping_presets", "page_wording", "read_upload", "rejects_csv", "run_import", "save_mapping", "suggested_mapping",
+           "mapping_presets", "page_wording", "suggested_preset", "read_upload", "rejects_csv", "run_import", "save_mapping", "suggested_mapping",
            "summary_text"]
