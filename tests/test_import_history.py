@@ -148,3 +148,12 @@ def test_the_cli_offers_history_and_imports_with_as_history(store, tmp_path, cap
     assert "as history: 2 stale open deals recorded as lost, 1 closed deals, 1 recent open deals stay live" in out
     with unit_of_work(readonly=True) as s:
         assert s.scalar(select(func.count()).select_from(Deal).where(Deal.status == "open")) == 1
+
+
+def test_the_cli_names_the_shipped_mapping_made_for_the_file(store, shared_data, capsys):
+    from crm_core.cli import main
+
+    assert main(["import", "accounts", str(shared_data / "maven_crm" / "accounts.csv"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "84 of 85 companies would have a yearly revenue under 10,000" in out
+    assert "mappings/maven_accounts.json was made for files like this one" in out

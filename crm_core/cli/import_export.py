@@ -28,6 +28,7 @@ from crm_core.importing import (
     write_rejects,
 )
 from crm_core.importing.reading import delimiter_name
+from crm_core.services.imports import SHIPPED_MAPPINGS, saved_mappings_dir, suggested_preset
 
 _SHOWN_ERRORS = 50
 _SHOWN_DUPLICATES = 20
@@ -76,6 +77,10 @@ def _import(args: argparse.Namespace) -> int:
                 write_rejects(plan, reject_path, summary.errors)
                 summary.reject_file = str(reject_path)
     _report(plan, summary, args)
+    if mapping is None and not args.json and (fits := suggested_preset(args.kind, table.headers)) is not None:
+        folder = SHIPPED_MAPPINGS if fits.source == "shipped" else saved_mappings_dir()
+        print(f"hint: the mapping {folder / (fits.name + '.json')} was made for files like this one; "
+              f"use it with --mapping")
     if args.dry_run and plan.errors:
         return 2
     return 0
