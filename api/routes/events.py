@@ -1,12 +1,15 @@
 """POST /v1/events (token), /v1/webhooks/{source} (HMAC-signed), /v1/collect/{source} (the website snippet)."""
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import authenticated
@@ -64,8 +67,26 @@ def _parse(body: bytes) -> list[EventIn]:
         raise EventsRejected(problems) from None
 
 
+# SQLite has one writer at a time: the API's own threads queue here, in order, instead of all
+# spinning on the store's busy timeout while the scheduler also writes.
+_SQLITE_WRITES = threading.Lock()
+LOCKED_RETRIES = 3
+
+
 def _store(body: bytes, *, source: str, scope: str, key: str | None) -> JSONResponse:
     events = _parse(body)
+    for attempt in range(LOCKED_RETRIES):
+        try:
+            with _SQLITE_WRITES if get_settings().is_sqlite else contextlib.nullcontext():
+                return _store_once(body, events, source=source, scope=scope, key=key)
+        except OperationalError as exc:
+            # The whole unit of work rolled back (idempotency key included), so trying again is safe.
+            if "locked" not in str(exc).lower() or attempt == LOCKED_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _store_once(body: bytes, events: list[EventIn], *, source: str, scope: str, key: str | None) -> JSONResponse:
     with unit_of_work() as session:
         record = None
         if key is not None:
