@@ -229,7 +229,7 @@ with list_tab:
             more = f" (+{len(item.actions) - 1} more)" if len(item.actions) > 1 else ""
             label = (f"{'🚩 ' if item.escalation else ''}{first}{more} · {fmt.confidence(item.confidence)} · "
                      f"{fmt.stakes_label(item.stakes)}")
-            with row.expander(label):
+            with row.expander(label, key=f"queue_row_{item.id}"):
                 card(item, "queue_", nested=True)
                 st.text_input("Reason (optional)", key=f"queue_note_{item.id}", placeholder="kept with the decision")
                 b1, b2, _ = st.columns([1, 1, 4])

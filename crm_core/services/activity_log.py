@@ -15,7 +15,7 @@ from agents.base import AGENT_NAMES
 from crm_core import clock, oversight
 from crm_core.models import Decision, User
 from crm_core.oversight import AuditView, DecidedItem, OutboxView, audit_words, wording
-from crm_core.oversight.views import policy_thresholds, names_for, subject_name
+from crm_core.oversight.views import names_for, policy_thresholds, subject_name
 
 SUBJECT_TYPES = ("contact", "deal", "meeting", "account", "pipeline")
 SYSTEM_ACTORS = ("policy", "system", "scheduler")
