@@ -124,3 +124,16 @@ def test_a_reps_token_sees_own_and_unowned_records_only(store):
         assert riley.post("/v1/contacts", json={"external_id": "t", "title": "CEO"}).status_code == 403
     with unit_of_work(readonly=True) as s:
         assert s.get(Contact, theirs).title is None
+
+
+def test_accounts_upsert_by_external_id_or_domain(http):
+    made = http.post("/v1/accounts", json={"external_id": "a-1", "name": "Initech", "domain": "initech.test",
+                                           "employee_count": 120, "annual_revenue": 2500000})
+    assert made.status_code == 201
+    by_domain = http.post("/v1/accounts", json={"domain": "https://initech.test/about", "industry": "Software"})
+    assert by_domain.status_code == 200 and by_domain.json()["id"] == made.json()["id"]
+    account = http.get(f"/v1/accounts/{made.json()['id']}").json()
+    assert (account["name"], account["industry"], account["employee_count"]) == ("Initech", "Software", 120)
+    assert http.get("/v1/accounts", params={"domain": "initech.test"}).json()["items"][0]["external_id"] == "a-1"
+    bad = http.post("/v1/accounts", json={"employee_count": -3, "name": "X"})
+    assert bad.status_code == 422 and bad.json()["problems"][0]["field"] == "employee_count"

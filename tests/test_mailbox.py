@@ -148,3 +148,23 @@ def test_a_wrong_password_is_an_error_and_records_nothing(inbox, monkeypatch):
     with pytest.raises(Exception):
         poll(get_settings())
     assert _count(MailMessage) == 0
+
+
+def test_the_scheduler_polls_only_when_a_mailbox_is_configured(inbox, monkeypatch):
+    from agents.scheduler import live_jobs
+    from agents.scheduler.handlers import HANDLERS
+    from crm_core.models import Job
+
+    ids = _book()
+    _mail(inbox, sender="bob@beta.test", subject="Pricing?", body="What does it cost?", message_id="<b9@beta.test>")
+    monkeypatch.delenv("CRM_IMAP_HOST")
+    with unit_of_work() as s:
+        assert live_jobs.plan_mailbox(s) == 0
+    monkeypatch.setenv("CRM_IMAP_HOST", "127.0.0.1")
+    with unit_of_work() as s:
+        assert live_jobs.plan_mailbox(s) == 1
+        assert live_jobs.plan_mailbox(s) == 0  # a pending poll absorbs the next
+        job = s.scalars(select(Job).where(Job.kind == live_jobs.MAILBOX_JOB)).one()
+    assert HANDLERS[job.kind](job)["recorded"] == 1
+    with unit_of_work(readonly=True) as s:
+        assert s.scalars(select(Activity.contact_id).where(Activity.type == "email_replied")).all() == [ids["bob"]]
