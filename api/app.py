@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from api import errors
 from api.limits import BodyLimit
 from api.routes import events, integrations, queue, records
+from crm_core.services.events import EventBatch, EventIn
 from crm_core.settings import Settings, get_settings
 
 SNIPPET = Path(__file__).resolve().parent / "static" / "crm-snippet.js"
@@ -44,4 +45,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["POST", "GET"],
                            allow_headers=["Content-Type"], allow_credentials=False, max_age=600)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    _document_event_bodies(app)
     return app
+
+
+def _document_event_bodies(app: FastAPI) -> None:
+    """The event endpoints read their body themselves (one event or a batch); /docs still shows both models."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = generate()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        for model in (EventIn, EventBatch):
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in schema.pop("$defs", {}).items():
+                schemas.setdefault(name, sub)
+            schemas[model.__name__] = schema
+        return spec
+
+    app.openapi = openapi

@@ -1,6 +1,9 @@
 """Contacts, accounts and deals over HTTP: upsert by external id, read with what the agents concluded, cursor lists."""
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -103,6 +106,8 @@ def test_docs_and_unknown_routes(http):
     assert http.get("/docs").status_code == 200
     spec = http.get("/openapi.json").json()
     assert "/v1/events" in spec["paths"] and "/v1/queue/{decision_id}/approve" in spec["paths"]
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert {"EventIn", "EventBatch"} <= refs and refs <= set(spec["components"]["schemas"])
     missing = http.get("/v1/nothing")
     assert missing.status_code == 404 and "docs" in missing.json()["error"]
 
