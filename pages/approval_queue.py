@@ -118,7 +118,7 @@ def card(item: QueueItem, prefix: str, *, nested: bool) -> None:
     if item.escalation:
         st.warning(fmt.plain(item.escalation), icon="🚩")
     st.markdown("**Why it waits**  \n" + "  \n".join(f"• {line}" for line in item.why))
-    if item.reasoning:
+    if item.reasoning and item.reasoning.strip() not in (item.escalation or ""):  # an escalation often repeats it
         st.markdown("**The agent's reasoning**")
         st.text(fmt.plain(item.reasoning))
     st.caption(f"{item.agent_label} agent · {item.decided_by_line}")

@@ -120,3 +120,9 @@ def test_policy_change_reads_old_to_new():
                                                                    "old": {"threshold": 0.7, "always_ask": False},
                                                                    "new": {"threshold": 0.8, "always_ask": False}})
     assert audit_words.describe(entry, NAMES, None, None, {}) == ["Task for the rep: threshold: 0.7 → 0.8"]
+
+
+def test_what_cannot_be_undone_is_counted_in_words():
+    assert wording.cannot_undo_sentence("send_email", 1) == "1 email will be sent: a sent email cannot be unsent"
+    assert wording.cannot_undo_sentence("send_email", 44) == "44 emails will be sent: a sent email cannot be unsent"
+    assert "cannot be unsent" in wording.cannot_undo_sentence("send_quote", 2)

@@ -52,13 +52,25 @@ ACTION_PLURALS: dict[str, str] = {
     "merge_contacts": "duplicate contact merges",
     "normalise_values": "data clean-ups across records",
 }
-# What approving cannot take back, per action type, in the words the confirmation uses.
-CANNOT_UNDO: dict[str, str] = {
-    "send_email": "email(s) will be sent: a sent email cannot be unsent",
-    "send_quote": "quote(s) will be sent: a sent quote cannot be unsent",
-    "schedule_meeting": "invite(s) will be sent: a cancellation can follow, the invite itself cannot be unsent",
-    "post_notification": "message(s) will be posted to the team: a posted message cannot be taken back",
+# What approving cannot take back, per action type: (one, many, why), in the confirmation's words.
+CANNOT_UNDO: dict[str, tuple[str, str, str]] = {
+    "send_email": ("email will be sent", "emails will be sent", "a sent email cannot be unsent"),
+    "send_quote": ("quote will be sent", "quotes will be sent", "a sent quote cannot be unsent"),
+    "schedule_meeting": ("invite will be sent", "invites will be sent",
+                         "a cancellation can follow, the invite itself cannot be unsent"),
+    "post_notification": ("message will be posted to the team", "messages will be posted to the team",
+                          "a posted message cannot be taken back"),
 }
+
+
+def cannot_undo_sentence(action_type: str, count: int, undo_note: str | None = None) -> str:
+    """'44 emails will be sent: a sent email cannot be unsent'."""
+    one, many, why = CANNOT_UNDO.get(action_type) or (
+        f"{action_label(action_type).lower()} cannot be fully undone", f"{action_plural(action_type, 2)} cannot be fully undone",
+        plain(undo_note) if undo_note else "there is no way to run it, so it will fail")
+    return f"{count} {one if count == 1 else many}: {why}"
+
+
 STAKES_LABELS: dict[str, str] = {"low": "low stakes", "medium": "medium stakes", "high": "high stakes", "critical": "critical"}
 NEXT_ACTIONS: dict[str, str] = {
     "call": "call", "senior_rep": "hand to a senior rep", "schedule_demo": "book a demo", "nurture": "keep nurturing",

@@ -92,15 +92,8 @@ def _cannot_undo(action_types: Sequence[Sequence[str]]) -> list[str]:
             spec = REGISTRY.get(t)
             if spec is None or not spec.reversible or t in wording.CANNOT_UNDO:
                 counts[t] = counts.get(t, 0) + 1
-    out = []
-    for t, n in sorted(counts.items(), key=lambda kv: -kv[1]):
-        note = wording.CANNOT_UNDO.get(t)
-        if note is None:
-            spec = REGISTRY.get(t)
-            note = f"action(s) of the kind “{wording.action_label(t).lower()}” " + (
-                f"cannot be fully undone: {spec.undo_note}" if spec else "have no executor and will fail")
-        out.append(f"{n} {note}")
-    return out
+    return [wording.cannot_undo_sentence(t, n, REGISTRY[t].undo_note if t in REGISTRY else None)
+            for t, n in sorted(counts.items(), key=lambda kv: -kv[1])]
 
 
 def _filter_entries(session: Session, filters: QueueFilter) -> list[QueueEntry]:
