@@ -150,3 +150,19 @@ def test_thousand_events_ten_clients_ten_percent_retried(api):
     with unit_of_work(readonly=True) as session:
         urls = list(session.scalars(select(Activity.payload)))
     assert len({p["url"] for p in urls}) == 1000
+
+
+def test_a_revoked_token_stops_at_once(api):
+    from crm_core.auth.accounts import actor_for
+    from crm_core.auth.tokens import list_tokens, revoke_token
+    from crm_core.models import User
+
+    base, user = api
+    with client(base, user) as http:
+        assert http.post("/v1/events", json={"type": "call", "email": "d@example.com"}).status_code == 201
+        with unit_of_work() as session:
+            [token] = list_tokens(session, user_id=user.user_id)
+            revoke_token(session, token.id, actor=actor_for(session.get(User, user.user_id), "password"))
+        refused = http.post("/v1/events", json={"type": "call", "email": "d@example.com"})
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]
+    assert _count(Activity) == 1
