@@ -74,7 +74,7 @@ if others:
 for t in board.by_currency:
     if t.rate is None:
         st.warning(f"No exchange rate for {t.currency}: {t.open_deals} open deal{'s' if t.open_deals != 1 else ''} "
-                   f"worth {fmt.money(t.amount, t.currency, compact=True)} are left out of the totals. Add a {t.currency} "
+                   f"worth {fmt.money(t.amount, t.currency, compact=True)} {'are' if t.open_deals != 1 else 'is'} left out of the totals. Add a {t.currency} "
                    f"rate under Exchange rates below.", icon="💱")
 if flags["unassessed"] == board.open_deals:
     st.info("No deal has a risk flag yet: the pipeline agent sets them on its next scan. Start the scheduler with "

@@ -162,3 +162,20 @@ def test_pipeline_health_headline_is_one_number_in_the_reporting_currency_on_the
     value = next(m for m in at.metric if m.label.startswith("Pipeline value"))
     assert value.label == "Pipeline value (EUR)"
     dispose_engines()
+
+
+def test_pipeline_health_says_which_currency_has_no_rate_and_how_many_deals_are_left_out(sqlite_store):
+    with unit_of_work() as s:
+        s.add(User(name="Morgan Lee", role="manager"))
+        _open(s, "usd", 1000, "USD")
+        _open(s, "usd 2", 3000, "USD")
+        _open(s, "dong", 5_000_000, "VND")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    with clock.frozen_at(datetime.now(UTC)):
+        sign_in(at, "Morgan Lee")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("No exchange rate for VND: 1 open deal worth" in w.value and "is left out of the totals" in w.value
+               for w in at.warning), [w.value for w in at.warning]
+    value = next(m for m in at.metric if m.label.startswith("Pipeline value"))
+    assert value.value == "$4k"
