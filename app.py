@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.session import open_requested_page, require_sign_in
 from ui.shell import app_shell
 
-app_shell()  # store migrated once per URL, wide layout, sign-in (the run stops here until someone is signed in)
+app_shell()  # store migrated once per URL, wide layout, who is signed in (or the sign-in form)
+require_sign_in()  # nobody signed in: the run stops here, before any page
 
-st.navigation({
+page = st.navigation({
     "Sell": [
         st.Page("pages/pipeline_health.py", title="Pipeline health", icon="📊", default=True),
         st.Page("pages/lead_scores.py", title="Lead scores", icon="🎯"),
@@ -26,4 +28,6 @@ st.navigation({
         st.Page("pages/import_data.py", title="Import", icon="📥"),
         st.Page("pages/data_health.py", title="Data health", icon="🩺"),
     ],
-}).run()
+})
+open_requested_page(page)  # after signing in: the page whose address they opened, not the default one
+page.run()

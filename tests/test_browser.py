@@ -4,7 +4,8 @@ driven with Playwright through Debian's headless Chromium.
 Skips cleanly when /usr/bin/chromium is missing (`make browser` or `apt-get install -y chromium`;
 never `playwright install`). Screenshots of every page land in tests/artifacts/ (git-ignored).
 The fixture store gets what the pipeline and follow-up agents would write (a red flag, a queued
-email) so the checks do not depend on how far the scheduler has got.
+email) so the checks do not depend on how far the scheduler has got. Every page load is a new
+Streamlit session, so `open_page` signs in with the demo password when the sign-in form shows.
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ RENDERED = ("() => { const app = document.querySelector('[data-testid=stApp]');"
             " return app && app.getAttribute('data-test-script-state') === 'notRunning'"
             " && document.querySelectorAll('[data-testid=stSkeleton]').length === 0; }")
 TIMEOUT_MS = 60_000
+MANAGER, REP = "Maria Alvarez", "Nina Patel"
+DEMO_PASSWORD = "demo-password"  # crm_core.services.users.DEMO_PASSWORD: seed-demo sets it for the demo team
 
 
 @dataclass
@@ -163,11 +166,23 @@ def page(browser):
     context.close()
 
 
-def open_page(page, live_app: LiveApp, path: str) -> None:
+def sign_in(page, login: str, password: str) -> None:
+    page.get_by_label("Name or email").fill(login)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_function("() => ![...document.querySelectorAll('h1')].some(h => h.innerText.trim() === 'Sign in')"
+                           " || document.querySelector('[data-testid=stAlertContentError]')")
+    page.wait_for_function(RENDERED)
+
+
+def open_page(page, live_app: LiveApp, path: str, *, as_user: str = MANAGER) -> None:
     page.goto(f"{live_app.base}/{path}")
     try:
         page.wait_for_selector("h1")
         page.wait_for_function(RENDERED)
+        if page.locator("h1").first.inner_text().strip() == "Sign in":
+            sign_in(page, as_user, DEMO_PASSWORD)
+            page.wait_for_selector("h1")
     except Exception:
         shoot(page, f"timeout-{path or 'pipeline_health'}")  # what the page showed when it hung
         raise
@@ -187,8 +202,8 @@ def test_every_page_renders_without_an_error_and_is_captured(live_app, page):
         page.wait_for_function(CHARTS_DRAWN)
         assert page.locator("h1").first.inner_text().strip() == title
         assert page.locator('[data-testid="stException"]').count() == 0, f"{title}: {page.locator('[data-testid=stException]').first.inner_text()}"
-        # The sidebar is app.py's navigation (with the user picker), even on a first visit to a page URL.
-        assert page.locator('[data-testid="stSidebar"]').get_by_text("You are").count() == 1
+        # The sidebar is app.py's navigation (with who is signed in), even on a first visit to a page URL.
+        assert page.locator('[data-testid="stSidebar"]').get_by_text(f"Signed in as {MANAGER}").count() == 1
         shoot(page, path or "pipeline_health")
 
 
@@ -204,12 +219,26 @@ def test_approving_a_queued_email_in_the_browser(live_app, page):
     from crm_core.db import dispose_engines, unit_of_work
     from crm_core.models import Decision, OutboxMessage
 
-    open_page(page, live_app, "approval_queue")
+    # A rep signed in on the same dashboard cannot approve it: the email is a manager's item.
+    open_page(page, live_app, "approval_queue", as_user=REP)
     button = page.locator(f".st-key-queue_approve_{live_app.email_decision} button")
     button.wait_for()
     button.click()
-    page.get_by_text(f"Decision {live_app.email_decision} (follow_up on {live_app.red_deal}) approved by").wait_for()
-    assert page.locator(f".st-key-queue_approve_{live_app.email_decision}").count() == 0  # left the list at once
+    page.get_by_text("decide_any").first.wait_for()
+    assert f"{REP} (a rep) cannot approve" in page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+    shoot(page, "approval_queue_refused_for_a_rep")
+    with unit_of_work(live_app.url, readonly=True) as s:
+        assert s.get(Decision, live_app.email_decision).status == "queued"
+    dispose_engines()
+
+    page.context.clear_cookies()
+    open_page(page, live_app, "approval_queue")  # a new session: the manager signs in
+    button = page.locator(f".st-key-queue_approve_{live_app.email_decision} button")
+    button.wait_for()
+    button.click()
+    page.wait_for_function(f"() => !document.querySelector('.st-key-queue_approve_{live_app.email_decision}')")
+    page.wait_for_function(RENDERED)
+    page.get_by_text(f"{MANAGER}").first.wait_for()
     shoot(page, "approval_queue_after_approve")
     with unit_of_work(live_app.url, readonly=True) as s:
         decision = s.get(Decision, live_app.email_decision)
@@ -271,3 +300,22 @@ def _keep_a_copy_of_the_logs(live_app, tmp_path_factory):
     for log in logs.glob("logs*/*.log"):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(log, ARTIFACTS / log.name)
+
+
+def test_a_wrong_password_is_refused_and_nothing_is_shown(live_app, page):
+    page.goto(f"{live_app.base}/approval_queue")
+    page.wait_for_selector("h1")
+    page.wait_for_function(RENDERED)
+    assert page.locator("h1").first.inner_text().strip() == "Sign in"
+    sign_in(page, MANAGER, "not the password")
+    page.get_by_text("That name or password is not right").wait_for()
+    assert page.locator("h1").first.inner_text().strip() == "Sign in"
+    assert page.locator('[data-testid="stSidebar"]').get_by_text("Signed in as").count() == 0
+    shoot(page, "sign_in_refused")
+    from crm_core.db import dispose_engines, unit_of_work
+    from crm_core.models import AuditEntry
+
+    with unit_of_work(live_app.url, readonly=True) as s:
+        failures = list(s.scalars(select(AuditEntry.actor).where(AuditEntry.event == "auth.sign_in_failed")))
+    dispose_engines()
+    assert MANAGER in failures

@@ -8,7 +8,11 @@ has an `[auth]` section; the provider's verified email must belong to an active 
 """
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlparse
+
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from crm_core.auth import Actor
 from crm_core.auth.sessions import SESSION_KEY, change_own_password, end_session, resolve_session, sign_in_oidc, sign_in_password
@@ -20,6 +24,8 @@ ACTOR_KEY = "_crm_actor"          # the Actor resolved by this run's gate
 _MUST_CHANGE = "_crm_must_change_password"
 _NOTICE = "_crm_sign_in_notice"
 _OIDC_REFUSED = "_crm_oidc_refused"
+_WANTED = "_crm_requested_page"
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
 
 def current_actor() -> Actor | None:
@@ -143,17 +149,46 @@ def sign_out() -> None:
         st.logout()
 
 
-def signed_in_gate() -> Actor:
-    """This run's signed-in Actor; otherwise draw the sign-in page and stop the run."""
+def sign_in_gate() -> Actor | None:
+    """Resolve who is signed in for this run; when nobody is (or a one-time password must be
+    replaced first), draw that form and return None: the caller stops before drawing a page.
+
+    Drawn before `st.navigation`, which is not called until someone is signed in: the form's
+    widgets keep their identity across reruns. The address asked for is remembered and
+    `open_requested_page` opens it after the sign-in.
+    """
     actor = _resolve()
     st.session_state[ACTOR_KEY] = actor
     if actor is None:
+        st.session_state.setdefault(_WANTED, _requested_page())
         _sign_in_page()
-        st.stop()
+        return None
     if st.session_state.get(_MUST_CHANGE):
         _change_password_page(actor)
-        st.stop()
+        return None
     with st.sidebar:
         st.caption(f"Signed in as **{actor.name}** ({actor.role})")
         st.button("Sign out", key="sign_out", on_click=sign_out)
     return actor
+
+
+def require_sign_in() -> None:
+    """Stop the run here unless someone is signed in and may use the dashboard."""
+    if current_actor() is None or st.session_state.get(_MUST_CHANGE):
+        st.stop()
+
+
+def _requested_page() -> str | None:
+    try:
+        path = urlparse(st.context.url or "").path
+    except Exception:  # no browser behind this run (AppTest): nothing to remember
+        return None
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return name if name and (PAGES_DIR / f"{name}.py").is_file() else None
+
+
+def open_requested_page(page: StreamlitPage) -> None:
+    """Once signed in, switch to the page the person first opened (e.g. a link to one queue item)."""
+    wanted = st.session_state.pop(_WANTED, None)
+    if wanted and wanted != page.url_path:
+        st.switch_page(f"pages/{wanted}.py")

@@ -12,7 +12,8 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from crm_core.services.store import prepare_store
 from ui.data import store_url
-from ui.session import signed_in_gate
+from crm_core.auth import Actor
+from ui.session import require_sign_in, sign_in_gate
 
 _STARTED = "_crm_session_started"
 
@@ -24,10 +25,13 @@ def _prepared(url: str) -> bool:
     return True
 
 
-def app_shell() -> None:
+def app_shell() -> Actor | None:
+    """Page config, the store ready, and who is signed in (None: nobody, and the sign-in form is drawn;
+    `require_sign_in()` then stops the run)."""
     st.set_page_config(page_title="Agentic CRM", page_icon="📈", layout="wide")
     _prepared(store_url())
-    signed_in_gate()  # the sign-in page (and st.stop) when nobody is signed in
+    st.session_state[_STARTED] = True  # this session has run through app.py: ensure_shell need not rerun it
+    return sign_in_gate()
 
 
 def ensure_shell() -> None:
@@ -39,4 +43,5 @@ def ensure_shell() -> None:
             st.session_state[_STARTED] = True
             st.rerun()
         app_shell()
+        require_sign_in()
     st.session_state[_STARTED] = True
