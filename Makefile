@@ -29,6 +29,7 @@ imap:
 run: install
 	$(PY) -m crm_core init-db
 	$(PY) -m crm_core seed-demo --if-empty
+	$(PY) -m crm_core users ensure-admin
 	@bash scripts/run.sh $(PY)
 
 test: install browser imap
