@@ -94,8 +94,14 @@ def test_deal_upsert_moves_stage_with_history_and_reads_risk(http):
     deal = http.get(f"/v1/deals/{deal_id}").json()
     assert (deal["stage"], deal["status"], deal["currency"], deal["amount"]) == ("Closed Won", "won", "EUR", 48000.0)
     assert deal["primary_contact_id"] is not None and deal["risk"] is None
+    contact = http.get(f"/v1/contacts/{deal['primary_contact_id']}").json()
+    assert contact["open_deals"] == []  # won now
+    http.post("/v1/deals", json={"external_id": "opp-11", "name": "Globex add-on", "stage": "Discovery",
+                                 "contact_external_id": "k1"})
+    [open_deal] = http.get(f"/v1/contacts/{deal['primary_contact_id']}").json()["open_deals"]
+    assert (open_deal["name"], open_deal["stage"], open_deal["risk"]) == ("Globex add-on", "Discovery", None)
     with unit_of_work(readonly=True) as s:
-        stages = [h.to_stage for h in s.scalars(select(StageHistory).order_by(StageHistory.id))]
+        stages = [h.to_stage for h in s.scalars(select(StageHistory).where(StageHistory.deal_id == deal_id).order_by(StageHistory.id))]
     assert stages == ["Discovery", "Proposal", "Closed Won"]
     bad = http.post("/v1/deals", json={"external_id": "opp-10", "stage": "Proposal", "contact_email": "nobody@x.test"})
     assert bad.status_code == 422 and bad.json()["problems"][0]["field"] == "contact_email"

@@ -98,6 +98,14 @@ class DecisionBrief(BaseModel):
     summary: str
 
 
+class OpenDeal(BaseModel):
+    id: int
+    name: str
+    stage: str
+    risk: str | None
+    risk_reason: str | None
+
+
 class ContactOut(BaseModel):
     id: int
     external_id: str | None
@@ -118,7 +126,7 @@ class ContactOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     attributes: dict[str, Any]
-    open_deals: list[int] = []
+    open_deals: list[OpenDeal] = []
     latest_decisions: list[DecisionBrief] = []
 
 
@@ -313,7 +321,9 @@ def upsert_contact(session: Session, data: ContactIn, *, contact_id: int | None 
 
 def contact_out(session: Session, contact: Contact, *, decisions: bool = True, owners: dict[int, str] | None = None) -> ContactOut:
     owners = owners if owners is not None else _owner_names(session, {contact.owner_id})
-    deals = list(session.scalars(select(Deal.id).where(Deal.primary_contact_id == contact.id, Deal.status == "open"))) if decisions else []
+    deals = [OpenDeal(id=d.id, name=d.name, stage=d.stage, risk=d.risk, risk_reason=d.risk_reason)
+             for d in session.scalars(select(Deal).where(Deal.primary_contact_id == contact.id, Deal.status == "open")
+                                      .order_by(Deal.id))] if decisions else []
     return ContactOut(
         id=contact.id, external_id=contact.external_id, first_name=contact.first_name, last_name=contact.last_name,
         email=contact.email, phone=contact.phone, title=contact.title, account_id=contact.account_id,
