@@ -58,9 +58,21 @@ def _connect(settings: Settings) -> MailBox | MailBoxUnencrypted:
     return MailBoxUnencrypted(settings.imap_host, settings.imap_port, timeout=30)
 
 
+# Where a reply's quoted history starts: Gmail/Apple ("On ... wrote:"), Outlook's header block.
+_QUOTE_START = re.compile(r"^\s*(On .{0,300}wrote:|-{2,}\s*Original Message\s*-{2,}|From:\s.+)\s*$", re.I | re.M)
+
+
+def reply_text(text: str) -> str:
+    """The reply's own words: quoted history (our email, earlier replies) cut, so a reader and the agent see what is new."""
+    found = _QUOTE_START.search(text)
+    own = text[:found.start()] if found else text
+    own = "\n".join(line for line in own.splitlines() if not line.lstrip().startswith(">")).strip()
+    return own or text.strip()
+
+
 def _text(msg: ImapMessage) -> str:
     text = msg.text or _TAGS.sub(" ", msg.html or "")
-    return text.strip()[:BODY_CHARS]
+    return reply_text(text)[:BODY_CHARS]
 
 
 def _header(msg: ImapMessage, name: str) -> str | None:
