@@ -158,7 +158,8 @@ def _queued(session: Session, *, agent: str | None, stakes: str | None, ids: Ite
 
 
 def queue_entries(session: Session, *, agent: str | None = None, stakes: str | None = None,
-                  action_type: str | None = None, reason: str | None = None) -> list[QueueEntry]:
+                  action_type: str | None = None, reason: str | None = None,
+                  ids: Iterable[int] | None = None) -> list[QueueEntry]:
     """Every queued decision under these filters in a few fields, the most urgent first.
 
     Loads the whole queue (without context snapshots) once: hundreds to a few thousand rows, so
@@ -173,6 +174,8 @@ def queue_entries(session: Session, *, agent: str | None = None, stakes: str | N
         q = q.where(Decision.agent == agent)
     if stakes:
         q = q.where(Decision.stakes == stakes)
+    if ids is not None:
+        q = q.where(Decision.id.in_(list(ids)))
     rows = session.execute(q).all()
     kept = []
     for row in rows:

@@ -172,8 +172,7 @@ class Outcome(BaseModel):
 def decide_one(session: Session, decision_id: int, *, verdict: Verdict, actor: Actor, note: str | None = None,
                edited: list[dict[str, Any]] | None = None) -> Outcome:
     """Approve (optionally with edited actions) or reject one decision; the message names it, not its id."""
-    names = {e.id: e.headline for e in queue_entries(session)}
-    name = names.get(decision_id, "This proposal")
+    name = next((e.headline for e in queue_entries(session, ids=[decision_id])), "This proposal")
     try:
         decision = _decide_one(session, decision_id, verdict, actor, note or None, edited)
     except PermissionDenied as exc:
@@ -201,7 +200,7 @@ def decide_many(session: Session, ids: Sequence[int], *, verdict: Verdict, actor
     """
     if verdict not in ("approve", "reject"):
         raise UserError(f"a bulk decision is approve or reject, not {verdict!r}")
-    headlines = {e.id: e.headline for e in queue_entries(session)}
+    headlines = {e.id: e.headline for e in queue_entries(session, ids=ids)}
     done, failed, skipped = 0, [], []
     for decision_id in dict.fromkeys(ids):
         name = headlines.get(decision_id, "A proposal decided meanwhile")
