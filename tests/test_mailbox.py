@@ -42,13 +42,14 @@ def inbox(imap, store, monkeypatch):
 
 
 def _mail(box, *, sender: str, subject: str, body: str, message_id: str, in_reply_to: str | None = None,
-          references: str | None = None) -> None:
+          references: str | None = None, extra: list[str] | None = None) -> None:
     headers = [f"From: {sender}", "To: sales@crm.test", f"Subject: {subject}", f"Message-ID: {message_id}",
                f"Date: {format_datetime(datetime.now(UTC) - timedelta(hours=1))}", "Content-Type: text/plain; charset=utf-8"]
     if in_reply_to:
         headers.append(f"In-Reply-To: {in_reply_to}")
     if references:
         headers.append(f"References: {references}")
+    headers += extra or []
     box.append(("\r\n".join(headers) + "\r\n\r\n" + body + "\r\n").encode(), "INBOX")
 
 
@@ -120,6 +121,22 @@ def test_replies_match_threads_then_senders_and_are_recorded_once(inbox):
     again = poll(get_settings())
     assert (again.read, again.already_seen, again.recorded) == (4, 4, 0)
     assert _count(Email, Email.direction == "inbound") == 3 and _count(MailMessage) == 4
+
+
+def test_out_of_office_and_bounces_are_not_replies(inbox):
+    ids = _book()
+    in_reply = f"<x.crm-outbox-{ids['outbox']}@crm.test>"
+    _mail(inbox, sender="jane@acme.test", subject="Automatic reply: Pricing for Acme", body="I am away until Monday.",
+          message_id="<ooo1@acme.test>", in_reply_to=in_reply)
+    _mail(inbox, sender="jane@acme.test", subject="Re: Pricing for Acme", body="Away.", message_id="<ooo2@acme.test>",
+          in_reply_to=in_reply, extra=["Auto-Submitted: auto-replied"])
+    _mail(inbox, sender="MAILER-DAEMON@acme.test", subject="Undeliverable: Pricing for Acme", body="550 no such user",
+          message_id="<bounce1@acme.test>", in_reply_to=in_reply)
+    result = poll(get_settings())
+    assert (result.read, result.automatic, result.recorded) == (3, 3, 0)
+    assert _count(Email, Email.direction == "inbound") == 0 and _count(Activity, Activity.type == "email_replied") == 0
+    with unit_of_work(readonly=True) as s:
+        assert s.get(Email, ids["email"]).replied_at is None
 
 
 def test_the_follow_up_agent_stops_chasing_after_a_reply_arrives(inbox):

@@ -2,7 +2,8 @@
 
 New messages are read by UID past a cursor kept in the store (reset when the folder's
 UIDVALIDITY changes), without marking them read: the team's mail client is untouched. Each
-message is recorded in its own transaction, once: its Message-ID is a unique row, so a poll that
+message is recorded in its own transaction, once (out-of-office replies and bounces are noted but
+never count as a reply): its Message-ID is a unique row, so a poll that
 died half way, or two pollers, never record a reply twice. A recorded reply is an inbound
 `emails` row on its thread plus an `email_replied` activity: the lead-scoring follower rescores
 the contact within a second and the follow-up agent sees the reply and stops or changes course.
@@ -39,6 +40,7 @@ _TAGS = re.compile(r"<[^>]+>")
 class PollResult(BaseModel):
     read: int = 0
     recorded: int = 0
+    automatic: int = 0    # out-of-office, auto-replies and bounces: noted, never counted as a reply
     by_thread: int = 0
     by_sender: int = 0
     unmatched: int = 0
@@ -80,6 +82,21 @@ def _header(msg: ImapMessage, name: str) -> str | None:
     return " ".join(values) if values else None
 
 
+_AUTO_SUBJECT = re.compile(r"^\s*(automatic reply|auto(matic)?[- ]?reply|auto:|out of (the )?office|abwesenheit|"
+                           r"r[ée]ponse automatique|undeliverable|undelivered mail|delivery status notification|"
+                           r"mail delivery (failed|failure))", re.I)
+_AUTO_SENDER = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply)@", re.I)
+
+
+def is_automatic(msg: ImapMessage, sender: str | None) -> bool:
+    """An auto-reply or bounce (RFC 3834 Auto-Submitted, Precedence, the usual subjects): not a person answering."""
+    auto = (_header(msg, "auto-submitted") or "no").strip().lower()
+    precedence = (_header(msg, "precedence") or "").strip().lower()
+    return (auto != "no" or precedence in ("bulk", "junk", "list", "auto_reply")
+            or any(_header(msg, h) for h in ("x-autoreply", "x-autorespond", "x-auto-response-suppress"))
+            or bool(_AUTO_SUBJECT.match(msg.subject or "")) or bool(_AUTO_SENDER.match(sender or "")))
+
+
 def _sent_at(msg: ImapMessage) -> datetime:
     date = msg.date
     if date is None or date.year < 1990:
@@ -91,12 +108,15 @@ def record_message(session: Session, msg: ImapMessage, *, mailbox: str, own_addr
     """Record one message; returns how it matched (thread | sender | none | seen)."""
     message_id = (_header(msg, "message-id") or fallback_id).strip()[:500]
     sender = parseaddr(msg.from_ or "")[1] or msg.from_
-    if sender and sender.lower() == own_address.lower():
-        found = None  # our own copy (Bcc to the shared inbox): the outbox already recorded it
+    automatic = is_automatic(msg, sender)
+    if (sender and sender.lower() == own_address.lower()) or automatic:
+        # Our own copy (Bcc to the shared inbox; the outbox recorded it), or an out-of-office or
+        # bounce: noted so it is not read again, but no one answered, so the follow-up goes on.
+        found = None
     else:
         found = match(session, sender=sender, in_reply_to=_header(msg, "in-reply-to"), references=_header(msg, "references"))
     seen = MailMessage(message_id=message_id, mailbox=mailbox[:300], received_at=clock.now(),
-                       matched_by=found.matched_by if found else "none",
+                       matched_by=found.matched_by if found else ("auto" if automatic else "none"),
                        contact_id=found.contact_id if found else None, thread_id=found.thread_id if found else None)
     try:
         with session.begin_nested():
@@ -105,7 +125,7 @@ def record_message(session: Session, msg: ImapMessage, *, mailbox: str, own_addr
     except IntegrityError:
         return "seen"
     if found is None or found.contact_id is None:
-        return "none"
+        return "auto" if automatic else "none"
     at = _sent_at(msg)
     thread_id = found.thread_id or f"mail-{message_id.strip('<>')[:180]}"
     email = Email(thread_id=thread_id, contact_id=found.contact_id, deal_id=found.deal_id, direction="inbound",
@@ -152,6 +172,8 @@ def poll(settings: Settings, url: str | None = None) -> PollResult:
                                      fallback_id=f"<imap-{validity}-{msg.uid}@{settings.imap_host}>")
             if how == "seen":
                 result.already_seen += 1
+            elif how == "auto":
+                result.automatic += 1
             elif how == "none":
                 result.unmatched += 1
             else:
