@@ -93,7 +93,7 @@ def is_automatic(msg: ImapMessage, sender: str | None) -> bool:
     auto = (_header(msg, "auto-submitted") or "no").strip().lower()
     precedence = (_header(msg, "precedence") or "").strip().lower()
     return (auto != "no" or precedence in ("bulk", "junk", "list", "auto_reply")
-            or any(_header(msg, h) for h in ("x-autoreply", "x-autorespond", "x-auto-response-suppress"))
+            or any(_header(msg, h) for h in ("x-autoreply", "x-autorespond"))
             or bool(_AUTO_SUBJECT.match(msg.subject or "")) or bool(_AUTO_SENDER.match(sender or "")))
 
 
