@@ -12,7 +12,7 @@ from sqlalchemy import select
 from auth_helpers import actor_of, add_user
 from crm_core import oversight
 from crm_core.auth import Actor
-from crm_core.auth.rights import RIGHTS, ROLES, critical_reasons, has_right, rights_of
+from crm_core.auth.rights import RIGHTS, ROLES, critical_reasons, has_right, rights_of, visible_owner
 from crm_core.db import unit_of_work
 from crm_core.errors import PermissionDenied, UserError
 from crm_core.models import AuditEntry, Contact, Decision, User
@@ -49,6 +49,8 @@ def test_critical_actions_are_named_whatever_the_policy_says():
     assert critical_reasons(d(("create_task", {}), stakes="critical")) == ["its stakes are critical"]
     rep = Actor(user_id=1, name="R", role="rep", via="password")
     assert has_right(rep, "decide_own_low") and not has_right(rep, "decide_any")
+    assert visible_owner(rep) == 1 and visible_owner(Actor.system()) is None
+    assert visible_owner(Actor(user_id=2, name="M", role="manager", via="oidc")) is None
     with pytest.raises(KeyError):
         has_right(rep, "fly")
 

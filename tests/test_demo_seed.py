@@ -250,7 +250,8 @@ def test_if_empty_seeds_once_then_leaves_the_store_alone(store, capsys):
     args = ["seed-demo", "--if-empty", "--scale", "0.2", "--as-of", AS_OF.isoformat()]
     assert main(args) == 0
     first = capsys.readouterr().out
-    assert first.startswith("demo book seeded") and "160 contacts" in first and first.count("\n") == 1
+    assert first.startswith("demo book seeded") and "160 contacts" in first and first.count("\n") == 2
+    assert "demo mode: the 7 demo users sign in with their name and the password 'demo-password'" in first
     with unit_of_work(readonly=True) as s:
         before = (_count(s, Contact), _count(s, Deal), _count(s, Activity), _count(s, User))
 

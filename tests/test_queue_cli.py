@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from auth_helpers import add_user
 from crm_core import oversight
+from crm_core.auth.sessions import sign_in_password
 from crm_core.cli import main
 from crm_core.db import unit_of_work
 from crm_core.models import Contact, Decision, Task
@@ -180,3 +181,12 @@ def test_users_and_tokens_from_the_command_line(crm, capsys, monkeypatch):
     assert rita["active"] is False and rita["has_password"] is True
     code, out, _ = cli(capsys, "users", "token", "list")
     assert "nightly export" in out and raw not in out
+
+
+def test_first_start_prints_a_one_time_admin_password_once(store, capsys):
+    code, out, _ = cli(capsys, "users", "ensure-admin")
+    assert code == 0 and "created the admin user 'Admin' with the one-time password " in out
+    one_time = out.split("one-time password ", 1)[1].split()[0]
+    assert cli(capsys, "users", "ensure-admin") == (0, "", "")  # an admin exists: nothing to print
+    with unit_of_work() as session:
+        assert sign_in_password(session, "Admin", one_time).must_change_password

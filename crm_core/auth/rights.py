@@ -67,6 +67,14 @@ def has_right(actor: Actor, right: str) -> bool:
     return actor.role in RIGHTS_BY_NAME[right].roles
 
 
+def visible_owner(actor: Actor) -> int | None:
+    """Whose records a list shows: None = everyone's (the `view_all` right, and the system);
+    otherwise the actor's own user id. Services that list records filter `owner_id` by it."""
+    if actor.role == "system" or has_right(actor, "view_all"):
+        return None
+    return actor.user_id if actor.user_id is not None else -1  # a rep without a user row owns nothing
+
+
 def _who(actor: Actor) -> str:
     return f"{actor.name} ({_ROLE_LABEL.get(actor.role, actor.role)})"
 
