@@ -12,7 +12,7 @@ Public API (agent modules, the runner, evals and tests code against these names)
         instructions. (`reason()` appends it when the agent's prompt lacks it, so it is always sent.)
 
     reason(agent, ctx, *, provider=None, settings=None, approval_stats=None,
-           budget_exhausted=False, client_factory=None) -> DecisionEnvelope
+           budget_exhausted=False, client_factory=None, privacy=None, deadline=None) -> DecisionEnvelope
         One decision for one context. Picks the provider (argument, else
         `settings.effective_provider`), routes sensitive contexts away from remote models
         (`agent.is_sensitive(ctx)` -> ollama when CRM_OLLAMA_HOST is set, else offline), falls back
@@ -25,6 +25,15 @@ Public API (agent modules, the runner, evals and tests code against these names)
         `proposals=()`.
         `client_factory(provider_name, settings)` lets tests and the eval runner supply the client
         (an `anthropic.Anthropic` or an `ollama.Client`); default builds the real one from settings.
+        `privacy`: the store-side screen of the context (`crm_core.contexts.privacy.screen`): any
+        sensitive record it carries keeps the decision local, and the notes name them and why.
+        `deadline`: a `time.monotonic()` value; no model call starts after it (offline instead),
+        and a call's timeout and retries are cut to the time left.
+        A circuit breaker per provider and model (`agents.llm.breaker`) sends decisions to the
+        offline reasoner, noted as such, while an endpoint keeps failing; one probe call per
+        cool-down tests it again. Replies whose fields contradict each other are rejected; a
+        change past the prompt's bound is kept with `review_reasons`, which oversight queues
+        (`agents.llm.output_checks`).
 
     combine_confidence(model_confidence, *, completeness, offline_agrees, approval_rate)
         -> (combined, factors)
