@@ -42,10 +42,18 @@ _PASSED = re.compile(r"^([a-z_]+) confidence ([0-9.]+) >= ([0-9.]+) \((\w+) stak
 _MAX_LINES = 6
 
 
+_VIA = {"password": "signed in", "oidc": "single sign-on", "token": "API token", "cli": "command line", "system": "system"}
+_PERSON = re.compile(r"^(.*) \((password|oidc|token|cli|system)\)$")
+
+
 def who(actor: str) -> str:
-    """'agent:lead_scoring' -> 'Lead scoring agent'; 'policy' -> 'Policy (automatic)'."""
+    """'agent:lead_scoring' -> 'Lead scoring agent'; 'policy' -> 'Policy (automatic)';
+    'Maria Alvarez (token)' -> 'Maria Alvarez (API token)'."""
     if actor.startswith("agent:"):
         return f"{wording.agent_label(actor.removeprefix('agent:'))} agent"
+    person = _PERSON.match(actor)
+    if person:
+        return f"{person.group(1)} ({_VIA[person.group(2)]})"
     return {"policy": "Policy (automatic)", "system": "The system", "scheduler": "The scheduler"}.get(actor, actor)
 
 
@@ -117,7 +125,7 @@ def _passed(text: str) -> str:
 def _generic(details: dict[str, Any]) -> list[str]:
     lines = []
     for key, value in details.items():
-        if key.endswith("_id") or key in ("id", "position", "proposal_index", "proposals", "context_snapshot"):
+        if key.endswith("_id") or key in ("id", "via", "position", "proposal_index", "proposals", "context_snapshot"):
             continue
         lines.append(f"{_field(key)}: {value_text(value, 120)}")
     return lines
