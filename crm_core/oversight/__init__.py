@@ -30,7 +30,9 @@ Queue (dashboard, CLI)
     and executes; the other gets `InvalidTransition` naming the decision and its state.
 
 Queries (dashboard)
-    queue_items(session, *, agent=None, stakes=None, limit=50, offset=0) -> list[QueueItem]
+    queue_items(session, *, agent=None, stakes=None, action_type=None, reason=None, limit=50, offset=0) -> list[QueueItem]
+        Most urgent first (escalated, stakes, deal value, expiry); cards in plain words (`wording`).
+    queue_entries(session, *, agent=None, ..., ids=None) -> list[QueueEntry]   (views; the whole queue, light)
     decided_feed(session, *, agent=None, status=None, limit=50) -> list[DecidedItem]
     decision_detail(session, decision_id) -> DecidedItem
     audit_entries(session, *, agent=None, subject_type=None, subject_id=None, actor=None,
