@@ -8,10 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from pydantic import BaseModel
 
 from agents.llm import reason
 from agents.llm.breaker import BREAKERS, CircuitBreakers, breaker_key
-from agents.llm.output_checks import screen_proposal, screen_texts
+from agents.llm.output_checks import reply_problems, screen_proposal, screen_texts
 from agents.llm.privacy import PrivacyScreen, WithheldRecord
 from agents.llm.reasoning import call_limits
 from crm_core.settings import Settings
@@ -241,3 +242,38 @@ def test_addresses_and_links_not_in_the_context_are_held():
 def test_over_long_text_is_held_with_the_limit_named():
     [finding] = screen_texts([("subject", "x" * 201)], addresses=set(), hosts=set())
     assert finding == "the email subject is 201 characters long, over the 200 allowed"
+
+
+# -- reply checks on real agents' shapes -----------------------------------------------------------------
+class _Estimate(BaseModel):
+    red_min: float = 0.5
+    amber_min: float = 0.3
+    loss_probability: float = 0.42
+
+
+class _DealCtx(BaseModel):
+    kind: str = "deal"
+    estimate: _Estimate = _Estimate()
+
+
+class _DealReply(BaseModel):
+    kind: str = "deal"
+    risk: str
+    loss_probability: int
+
+
+@pytest.mark.parametrize(("risk", "percent", "rejected", "queued"), [
+    ("amber", 42, False, False),
+    ("green", 42, True, False),          # 42 % is amber by the cut-offs
+    ("red", 50, False, False),
+    ("amber", 50, False, False),         # 49.5-50.5 % straddles the red cut-off: rounding, not a lie
+    ("red", 80, False, True),            # consistent, but 38 points from the estimate
+])
+def test_a_deal_flag_must_follow_its_loss_probability(risk, percent, rejected, queued):
+    contradictions, review = reply_problems(object(), _DealCtx(), _DealReply(risk=risk, loss_probability=percent))
+    assert bool(contradictions) is rejected and bool(review) is queued
+
+
+def test_a_reply_of_another_kind_than_its_context_is_rejected():
+    [problem], _ = reply_problems(object(), _DealCtx(kind="review"), _DealReply(risk="amber", loss_probability=42))
+    assert problem == "the reply is a deal decision for a review context"

@@ -5,8 +5,10 @@ Two kinds, used at two places:
 - `reply_problems(agent, ctx, decision)` (called by `reason()` on every model reply): fields that
   contradict each other (a tier the score does not give) reject the reply; a change larger than the
   prompt allows (the lead score moving more than 15 points away from the learned estimate) is kept
-  but marked for review. An agent can supply its own `check_reply(ctx, decision)` returning
-  `(contradictions, review_reasons)`; agents with a `score` and a `tier` get the built-in check.
+  but marked for review; the same for a deal's risk flag against its loss probability (the
+  pipeline prompt's cut-offs and 15 points), and for a decision of another kind than its context.
+  An agent can supply its own `check_reply(ctx, decision)` returning `(contradictions,
+  review_reasons)`; otherwise the built-in checks apply to the fields a decision has.
 - `screen_proposal(...)` (called by oversight's intake for every proposal of every envelope,
   whoever reasoned): the free text that will be shown or sent (reasons, task titles, email subjects
   and bodies, briefs, enrichment values) is screened for instructions aimed at a model, for email
@@ -26,7 +28,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-SCORE_CHANGE_MAX = 15  # the lead-scoring prompt's bound on moving away from the learned estimate
+SCORE_CHANGE_MAX = 15  # the prompts' bound on moving away from the learned estimate (score or loss probability)
 
 # Phrases that address a language model rather than a sales rep or a buyer. Matched case-insensitively
 # on text whose whitespace is collapsed, so line breaks cannot split them.
@@ -69,7 +71,36 @@ def reply_problems(agent: Any, ctx: BaseModel, decision: BaseModel) -> tuple[lis
     if callable(hook):
         contradictions, review = hook(ctx, decision)
         return list(contradictions), list(review)
-    return _score_and_tier(agent, ctx, decision)
+    contradictions, review = _score_and_tier(agent, ctx, decision)
+    more, more_review = _risk_and_probability(ctx, decision)
+    kind_ctx, kind_reply = getattr(ctx, "kind", None), getattr(decision, "kind", None)
+    if isinstance(kind_ctx, str) and isinstance(kind_reply, str) and kind_ctx != kind_reply:
+        contradictions.append(f"the reply is a {kind_reply} decision for a {kind_ctx} context")
+    return contradictions + more, review + more_review
+
+
+def _risk_and_probability(ctx: BaseModel, decision: BaseModel) -> tuple[list[str], list[str]]:
+    """A deal's flag must follow its loss probability through the learned cut-offs."""
+    risk, percent = getattr(decision, "risk", None), getattr(decision, "loss_probability", None)
+    estimate = getattr(ctx, "estimate", None)
+    red, amber = getattr(estimate, "red_min", None), getattr(estimate, "amber_min", None)
+    if not (isinstance(risk, str) and isinstance(percent, int) and isinstance(red, float) and isinstance(amber, float)):
+        return [], []
+    def flag(p: float) -> str:
+        return "red" if p >= red else "amber" if p >= amber else "green"
+
+    # The percent is rounded: a flag right for any probability that rounds to it is consistent.
+    allowed = {flag((percent - 0.5) / 100), flag(percent / 100), flag((percent + 0.499) / 100)}
+    expected = flag(percent / 100)
+    contradictions, review = [], []
+    if risk not in allowed:
+        contradictions.append(f"the reply flags the deal {risk} with a {percent}% chance of loss, but the cut-offs "
+                              f"(red from {red:.0%}, amber from {amber:.0%}) make it {expected}")
+    anchor = getattr(estimate, "loss_probability", None)
+    if isinstance(anchor, float) and abs(percent - anchor * 100) > SCORE_CHANGE_MAX:
+        review.append(f"the loss probability {percent}% is {abs(percent - anchor * 100):.0f} points away from the "
+                      f"learned estimate of {anchor:.0%}; the model may move it at most {SCORE_CHANGE_MAX}")
+    return contradictions, review
 
 
 def _score_and_tier(agent: Any, ctx: BaseModel, decision: BaseModel) -> tuple[list[str], list[str]]:
