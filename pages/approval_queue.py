@@ -88,15 +88,15 @@ def cancel() -> None:
     st.session_state.pop(CONFIRM_KEY, None)
 
 
-def approve_selected(ids: list[int]) -> None:
+def decide_selected(ids: list[int], verdict: str) -> None:
     actor = need_actor()
     chosen = [i for i in ids if st.session_state.get(f"queue_select_{i}")]
     if not actor:
         return
     if not chosen:
-        flash("warning", "Tick the items to approve first.")
+        flash("warning", f"Tick the items to {verdict} first.")
         return
-    outcome = write(queue_groups.decide_many, chosen, verdict="approve", actor=actor)
+    outcome = write(queue_groups.decide_many, chosen, verdict=verdict, actor=actor)
     if outcome is not None:
         flash("success" if not outcome.failed and not outcome.skipped else "warning", outcome.message)
         for line in outcome.failed + outcome.skipped:
@@ -220,8 +220,11 @@ with list_tab:
     if not items:
         empty_state("Nothing waits here.", "Clear a filter, or look at the Decided tab.")
     else:
-        st.button("Approve ticked", key="queue_bulk_approve", on_click=approve_selected, args=([i.id for i in items],),
+        t1, t2, _ = st.columns([1, 1, 4])
+        t1.button("Approve ticked", key="queue_bulk_approve", on_click=decide_selected, args=([i.id for i in items], "approve"),
                   help="Approves every ticked item on this page, each on its own: one that fails does not stop the others.")
+        t2.button("Reject ticked", key="queue_bulk_reject", on_click=decide_selected, args=([i.id for i in items], "reject"),
+                  help="Rejects every ticked item on this page.")
         for item in items:
             pick, row = st.columns([1, 24], vertical_alignment="top")
             pick.checkbox("select", key=f"queue_select_{item.id}", label_visibility="collapsed")
