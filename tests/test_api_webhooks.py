@@ -163,10 +163,11 @@ def test_decisions_reach_a_subscriber_signed_retried_and_never_twice(api):
         assert deal["risk"] == "red" and deal["latest_decisions"][0]["id"] == decision_id
 
         assert _follow() == 3  # queued, executed, risk changed
-        first = outbound.deliver_due()
-        assert first == {"delivered": 2, "retrying": 1, "failed": 0}
-        assert outbound.deliver_due() == {"delivered": 0, "retrying": 0, "failed": 0}  # the retry waits its backoff
-        with clock.frozen_at(clock.now() + timedelta(minutes=5)):
+        start = clock.now()
+        with clock.frozen_at(start):
+            assert outbound.deliver_due() == {"delivered": 2, "retrying": 1, "failed": 0}
+            assert outbound.deliver_due() == {"delivered": 0, "retrying": 0, "failed": 0}  # the retry waits its backoff
+        with clock.frozen_at(start + timedelta(minutes=5)):
             assert outbound.deliver_due() == {"delivered": 1, "retrying": 0, "failed": 0}
 
         # Re-reading the whole log (a follower that lost its cursor) adds nothing: still once.
