@@ -232,7 +232,22 @@ def plant_problems(session: Session, rng: random.Random, *, fields_per_kind: int
             current = row.attributes.get(fv.field.removeprefix("attributes.")) if fv.field.startswith("attributes.") else getattr(row, fv.field)
             bigger = current * 1000 if not isinstance(current, Decimal) else current * Decimal(1000)
             _set(row, fv.field, bigger)
+        touched.setdefault(fv.key, set()).update(ids)
         planted.append(Planted("unit", fv.key, record_ids=tuple(sorted(ids))))
+
+    # A number left at 0 where nobody knew it (no placeholder word to spot: only its frequency).
+    for fv in numbers:
+        taken = touched.get(fv.key, set())
+        present = [(rid, v) for rid, v in zip(fv.ids, fv.values, strict=True)
+                   if v is not None and not isinstance(v, bool) and rid not in taken]
+        if len(present) < 40 or any(float(v) <= 0 for _, v in present):
+            continue
+        ids = [rid for rid, _ in rng.sample(present, max(4, len(present) // 30))]
+        for row in _rows(session, fv.table, ids).values():
+            _set(row, fv.field, 0)
+        touched.setdefault(fv.key, set()).update(ids)
+        planted.append(Planted("placeholder", fv.key, value="0", record_ids=tuple(sorted(ids))))
+        break
 
     # Impossible dates: a close date years ahead, an engagement before any CRM existed.
     now = clock.now()
