@@ -109,7 +109,7 @@ def test_audit_details_say_what_changed_from_what_to_what():
                           "result": {}})
     lines = audit_words.describe(entry, NAMES, None, None, {})
     assert lines[0].startswith("New score for Dana Smith (Acme)")
-    assert "score: 40 → 82" in lines and "tier: “warm” → “hot”" in lines and "next step: — → “schedule_demo”" not in lines[0]
+    assert "score: 40 → 82" in lines and "tier: “warm” → “hot”" in lines and "next step: — → “schedule demo”" in lines
     assert not any("{" in line for line in lines)
     assert audit_words.who("agent:follow_up") == "Follow-up agent" and audit_words.who("policy") == "Policy (automatic)"
     assert audit_words.who("Maria Alvarez (token)") == "Maria Alvarez (API token)"

@@ -40,6 +40,7 @@ EVENT_LABELS: dict[str, str] = {
 _QUIET_FIELDS = {"updated_at", "created_at", "score_updated_at", "risk_updated_at", "brief_ready_at", "_enrichment"}
 _PASSED = re.compile(r"^([a-z_]+) confidence ([0-9.]+) >= ([0-9.]+) \((\w+) stakes\)$")
 _MAX_LINES = 6
+_CODE = re.compile(r"^[a-z]+(_[a-z]+)+$")
 
 
 _VIA = {"password": "signed in", "oidc": "single sign-on", "token": "API token", "cli": "command line", "system": "system"}
@@ -77,6 +78,8 @@ def value_text(value: Any, limit: int = 60) -> str:
     if isinstance(value, list):
         return ", ".join(value_text(v, 30) for v in value[:5])[:limit]
     text = " ".join(str(value).split())
+    if _CODE.match(text):  # an enum value such as add_to_nurture reads as words
+        text = text.replace("_", " ")
     text = text[:limit - 1] + "…" if len(text) > limit else text
     return f"“{wording.plain(text)}”"
 
