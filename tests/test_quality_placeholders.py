@@ -13,7 +13,7 @@ from crm_core.quality.placeholders import audited_placeholders, is_missing, is_p
 @pytest.mark.parametrize("text", [
     "Select", "-- Select --", "--", "-", "?", "...", "N/A", "n/a", "#N/A", "none", "(none)", "NULL", "null",
     "unknown", "Unknown ", "desconhecido", "não informado", "Nao Informado", "Não se aplica", "desconocido",
-    "inconnu", "unbekannt", "Not applicable", "TBD",
+    "inconnu", "unbekannt", "Not applicable", "TBD", "—", "#VALUE!", "Please choose", "sin dato",
 ])
 def test_known_placeholders(text: str) -> None:
     assert is_placeholder_text(text)

@@ -36,14 +36,16 @@ PLACEHOLDER_WORDS: frozenset[str] = frozenset({
     "unknown", "unkown", "undefined", "not provided", "not specified", "not set", "unspecified",
     "no data", "no info", "no information", "missing", "blank", "empty", "tbd", "tbc", "to be defined",
     "to be confirmed", "xxx", "xx", "x", "#n/a", "n/d", "nd", "placeholder", "dummy",
-    "asdf", "no value", "not entered", "not given", "do not know", "dont know", "don't know",
+    "asdf", "no value", "not entered", "not given", "do not know", "dont know", "don't know", "not known",
+    "tba", "to be announced", "please choose", "choose an option", "please select one", "select an item",
+    "#value!", "#ref!", "#div/0!", "#null!", "#name?", "not disclosed",
     # Portuguese
     "desconhecido", "desconhecida", "nao informado", "nao informada", "nao se aplica", "sem informacao",
     "nao disponivel", "nenhum", "nenhuma", "selecione", "escolha", "nao sei", "sem dados",
-    "nao definido", "indefinido", "nao especificado",
+    "nao definido", "indefinido", "nao especificado", "sem dado", "a definir", "a confirmar", "nao sabe",
     # Spanish
     "desconocido", "desconocida", "no disponible", "no aplica", "ninguno", "ninguna", "sin datos",
-    "sin informacion", "seleccione", "seleccionar", "no especificado", "no informado",
+    "sin informacion", "seleccione", "seleccionar", "no especificado", "no informado", "sin dato", "por definir",
     # French
     "inconnu", "inconnue", "non renseigne", "non renseignee", "aucun", "aucune", "non disponible",
     "sans objet", "selectionner", "choisir", "non precise",
@@ -87,10 +89,10 @@ def is_placeholder_text(value: Any) -> bool:
     if not raw:
         return False
     folded = _fold(raw)
-    if not folded:
-        return True  # nothing but punctuation: "-", "--", "?", "...", "#"
-    if folded in PLACEHOLDER_WORDS:
-        return True
+    if not any(ch.isalnum() for ch in folded):
+        return True  # nothing but punctuation or symbols: "-", "--", "?", "...", "#", "—"
+    if folded in PLACEHOLDER_WORDS or raw.casefold() in PLACEHOLDER_WORDS:
+        return True  # the second form keeps spreadsheet errors whole: "#VALUE!", "#N/A"
     # "#N/A" and "(none)" keep their inner punctuation after stripping the wrapper only once.
     return _fold(folded.replace("/", " ").replace(".", " ")) in PLACEHOLDER_WORDS
 
