@@ -223,3 +223,19 @@ def test_cli_manages_sources_and_subscriptions_with_rights(store, capsys):
     assert main(["webhooks", "subscriptions"]) == 0
     assert "decision.queued, deal.risk_changed" in capsys.readouterr().out
     assert main(["webhooks", "subscribe", "https://x.test", "--events", "decision.eaten", "--as", "Avery Admin"]) == 2
+
+
+def test_the_activity_page_service_lists_deliveries_and_counts(store):
+    from crm_core.auth.actor import Actor
+    from crm_core.services import integrations
+
+    with unit_of_work() as s:
+        outbound.create_subscription(s, "https://hooks.example.com/crm", ["decision.queued"], actor=Actor.system("tests"))
+    _follow()
+    _queued_risk_flag()
+    assert _follow() == 1
+    with unit_of_work(readonly=True) as s:
+        [row] = integrations.webhook_deliveries(s)
+        assert integrations.webhook_delivery_counts(s) == {"pending": 1}
+        assert [sub.url for sub in integrations.webhook_subscriptions(s)] == ["https://hooks.example.com/crm"]
+    assert row.status == "pending" and row.event_type == "decision.queued" and row.summary == "pipeline decision on Acme renewal"

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import clock
 from crm_core.auth.actor import Actor
-from crm_core.auth.rights import has_right
+from crm_core.auth.rights import visible_owner
 from crm_core.errors import NotFound, PermissionDenied, UserError
 from crm_core.importing.normalize import email_key, phone_key
 from crm_core.importing.rows import AccountRow, ContactRow, DealRow
@@ -185,7 +185,7 @@ VIEW_ALL = "view_all"
 
 
 def _sees_all(actor: Actor | None) -> bool:
-    return actor is None or actor.role == "system" or has_right(actor, VIEW_ALL)
+    return actor is None or visible_owner(actor) is None
 
 
 def _check_visible(actor: Actor | None, owner_id: int | None, what: str) -> None:
