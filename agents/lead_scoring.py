@@ -105,7 +105,10 @@ class ModelEstimate(Frozen):
     score: int = Field(ge=0, le=100)
     hot_min: int = PRIOR_HOT_MIN
     warm_min: int = PRIOR_WARM_MIN
-    holdout_auc: float | None = None
+    holdout_auc: float | None = None   # validated AUC: mean over later periods (rolling time-ordered folds)
+    holdout_auc_low: float | None = None  # lower end of its 90 % interval
+    coverage: float | None = None      # share of what the model weighs that this contact's row holds (0-1)
+    model_words: str | None = None     # which candidate model was chosen, in words
     trained_on: int = 0                # contacts with a known outcome it learned from
     trained_at: datetime | None = None
     snapshot_id: int | None = None
@@ -249,14 +252,22 @@ def choose_next_action(ctx: Context, tier: Tier) -> tuple[NextAction, str]:
     return "add_to_nurture", "cold lead, but active in the last 30 days"
 
 
+CONFIDENCE_AT_CHANCE = 0.55   # a model whose validated AUC is barely above chance
+CONFIDENCE_PER_AUC = 1.2      # each point of validated AUC (lower end) above 0.5 adds this much
+CONFIDENCE_MAX = 0.95
+PRIOR_CONFIDENCE = 0.35
+
+
 def _confidence(est: ModelEstimate) -> float:
+    """Measured skill on this book: the lower end of the validated AUC's interval (so a model
+    judged on few outcomes earns less), never a fixed figure. The prior has no measured skill."""
     if est.kind == "prior":
-        return 0.35
-    auc = est.holdout_auc
-    base = 0.5 if auc is None else 0.5 + 0.8 * (auc - 0.5)
-    if est.trained_on < 100:
-        base *= 0.85
-    return round(min(0.9, max(0.3, base)), 2)
+        return PRIOR_CONFIDENCE
+    skill = est.holdout_auc_low if est.holdout_auc_low is not None else est.holdout_auc
+    if skill is None:
+        return PRIOR_CONFIDENCE
+    base = CONFIDENCE_AT_CHANCE + CONFIDENCE_PER_AUC * (skill - 0.5)
+    return round(min(CONFIDENCE_MAX, max(0.3, base)), 2)
 
 
 def _factor_text(factors: list[Factor]) -> tuple[str, str]:
@@ -271,13 +282,15 @@ def _factor_text(factors: list[Factor]) -> tuple[str, str]:
 
 def _reasoning(ctx: Context, est: ModelEstimate, score: int, tier: Tier, why_action: str) -> str:
     if est.kind == "learned":
-        auc = f", hold-out AUC {est.holdout_auc:.2f}" if est.holdout_auc is not None else ""
-        head = f"Score {score} ({tier}) from the model learned on {est.trained_on} past outcomes{auc}."
+        auc = (f", validated AUC {est.holdout_auc:.2f} on later periods of this book" if est.holdout_auc is not None else "")
+        what = est.model_words or "the model"
+        head = f"Score {score} ({tier}) from {what} learned on {est.trained_on} past outcomes{auc}."
     else:
         head = f"Score {score} ({tier}) from the transparent prior, not a learned model: low confidence."
     parts = [head]
-    top = sorted(est.factors, key=lambda f: -abs(f.points))[:5]
-    up, down = _factor_text([f for f in top if f.points != 0])
+    ranked = sorted(est.factors, key=lambda f: -abs(f.points))
+    # Each reason only on the side its sign says: the top three for, the top three against.
+    up, down = _factor_text([f for f in ranked if f.points > 0][:3] + [f for f in ranked if f.points < 0][:3])
     if up:
         parts.append(f"Raised by: {up}.")
     if down:
@@ -415,6 +428,10 @@ class LeadScoringAgent:
         return ctx.sensitive
 
     def completeness(self, ctx: Context) -> float:
+        """For a learned model: how much of what it weighs this row holds (its coverage), not a
+        fixed list of fields another book happens to have. For the prior: the fields it reads."""
+        if ctx.model is not None and ctx.model.kind == "learned" and ctx.model.coverage is not None:
+            return round(min(1.0, max(0.0, ctx.model.coverage)), 3)
         f = ctx.firmographics
         present = [
             ctx.source is not None, f.industry is not None, f.employee_count is not None or f.annual_revenue is not None,

@@ -34,6 +34,17 @@ filters = leads.LeadFilters(tiers=tuple(tiers), owner_ids=tuple(owner_ids), sour
 offset = page_offset("leads_page", PAGE_SIZE, filters=filters)
 page = read(leads.lead_table, filters, PAGE_SIZE, offset)
 distribution = read(leads.score_distribution, filters)
+model = read(leads.scoring_model_status)
+if model is not None and model.learned:
+    interval = f" (90 % interval {model.auc_low:.2f}–{model.auc_high:.2f})" if model.auc_low is not None else ""
+    st.caption(f"Scores come from {model.words or 'a model'} learned on {fmt.integer(model.outcomes)} past outcomes of this "
+               f"book, {fmt.when(model.trained_at)}. Tested on {model.periods} later periods it ranked leads with AUC "
+               f"{model.validated_auc:.2f}{interval}: 0.5 is a coin toss, 1.0 perfect.")
+    if model.note:
+        st.caption(model.note[:1].upper() + model.note[1:] + ".")
+elif model is not None:
+    st.warning("No learned model scores these leads yet: " + (model.reason or "too little history") + ". "
+               "Scores come from a transparent prior and wait in the approval queue.", icon="⚠️")
 
 if page.total == 0:
     if filters == leads.LeadFilters():
@@ -54,12 +65,15 @@ m5.metric("Not scored yet", fmt.integer(distribution.unscored),
 
 frame = pd.DataFrame([{
     "Name": r.name, "Company": r.account or "—", "Score": r.score, "Tier": fmt.tier_badge(r.tier),
+    "Proposed": (f"{r.proposed_score} {fmt.tier_badge(r.proposed_tier)} · not yet applied"
+                 if r.proposed_score is not None else ""),
     "Since last week": fmt.trend(r.change_7d) if r.score is not None else "—", "Owner": r.owner or "—", "Source": r.source or "—",
     "Last activity": fmt.when(r.last_activity_at), "Next action": (r.next_action or "").replace("_", " "),
     "Detail": f"record_detail?contact={r.id}",
 } for r in page.rows])
 st.dataframe(frame, hide_index=True, key="leads_table", column_config={
     "Score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format="%d"),
+    "Proposed": st.column_config.TextColumn(help="A new score waiting in the approval queue: approve it there to apply it"),
     "Since last week": st.column_config.TextColumn(help="▲ up, ▼ down: the change against the score a week ago"),
     "Detail": st.column_config.LinkColumn("Detail", display_text="Open ↗"),
 })

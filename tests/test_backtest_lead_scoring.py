@@ -18,13 +18,13 @@ START = datetime(2025, 1, 6)
 END = START + timedelta(days=360)
 
 
-def test_backtest_prints_auc_tiers_calibration_and_both_baselines(store, capsys):
+def test_backtest_prints_auc_tiers_calibration_the_candidates_and_the_baselines(store, capsys):
     write_book(synthetic_book(300, seed=21, start=START, days=300), end=END)
     assert main(["backtest", "lead_scoring", "--as-of", END.isoformat()]) == 0
     out = capsys.readouterr().out
     for expected in ("AUC [95% CI]", "lead score", "naive Bayes (Odoo style)", "overall conversion rate",
                      "conversion per tier", "hot", "warm", "cold", "calibration (predicted vs actual conversion per score decile)",
-                     "split at", "its own hold-out AUC"):
+                     "split at", "validated AUC", "later periods", "candidate plain_lr", "plain logistic regression"):
         assert expected in out, expected
 
     assert main(["backtest", "lead_scoring", "--as-of", END.isoformat(), "--json"]) == 0
@@ -32,6 +32,7 @@ def test_backtest_prints_auc_tiers_calibration_and_both_baselines(store, capsys)
     assert report["scorer"] == "learned" and report["test_contacts"] >= 50
     assert report["model"]["auc"] > 0.65 and report["model"]["auc"] >= report["baseline_rate"]["auc"]
     assert report["baseline_naive_bayes"]["auc"] is not None
+    assert report["model"]["auc"] >= report["baseline_logistic"]["auc"] - 0.02  # same split, same run
     assert sum(t["contacts"] for t in report["tiers"]) == report["test_contacts"]
     assert sum(b["contacts"] for b in report["calibration"]) == report["test_contacts"]
     assert "source" in report["naive_bayes_fields"]
@@ -104,4 +105,5 @@ def test_on_the_olist_funnel_the_lead_score_beats_naive_bayes(shared_data, tmp_p
     assert counts == {"contacts": 8000, "deals": 842, "customers": 842}
     result = bench.backtest(url, bench.end_of_data(url), 60)
     assert result.model.auc > result.baseline_naive_bayes.auc
+    assert result.model.auc >= result.baseline_logistic.auc
     assert result.model.brier < result.baseline_rate.brier

@@ -51,7 +51,7 @@ def test_the_score_is_the_calibrated_estimate_and_the_tier_follows_the_learned_c
 def test_the_reasoning_names_what_moved_the_score_in_words():
     decision = AGENT.offline_decide(make(72))
     assert "read the pricing page 3 times today (+12)" in decision.reasoning
-    assert "hold-out AUC 0.75" in decision.reasoning
+    assert "validated AUC 0.75 on later periods" in decision.reasoning
 
 
 def test_a_hot_vp_goes_to_the_least_loaded_senior_rep_with_a_task_due_tomorrow():

@@ -7,7 +7,9 @@ from sqlalchemy import func, select
 
 from agents.learning.synthetic import SyntheticContact, synthetic_book
 from crm_core.contexts import lead_scoring as builder
+from crm_core import clock
 from crm_core.db import unit_of_work
+from crm_core.learning import lead_outcomes_changed, learn_lead_scorer
 from crm_core.models import Account, Activity, Contact, Deal, Decision, Email, Meeting, ModelSnapshot, Task, User
 
 NOW = datetime(2025, 6, 10, 15, 0)
@@ -125,26 +127,46 @@ def test_nothing_after_as_of_is_read(store):
     assert later.lifecycle_stage is None  # it became a customer after as_of: its stage then is unknown
 
 
-def test_prepare_stores_the_learned_model_with_its_hold_out_auc_and_reuses_it(store):
+def test_the_first_run_learns_once_and_later_runs_only_read_the_newest_snapshot(store):
     book = synthetic_book(200, seed=3, start=NOW - timedelta(days=320), days=260)
     keys = write_book(book, end=NOW)
+    with clock.frozen_at(NOW):
+        with unit_of_work() as s:
+            first = builder.prepare(s, as_of=NOW)  # a fresh store: learned once through the learn step
+        with unit_of_work() as s:
+            again = builder.prepare(s, as_of=NOW)
+            snapshots = s.scalars(select(ModelSnapshot)).all()
+        assert first.scorer is not None and first.snapshot_id == again.snapshot_id
+        assert len(snapshots) == 1
+        snap = snapshots[0]
+        metrics = snap.metrics
+        assert metrics["kind"] == "learned" and 0.5 < metrics["holdout_auc"] <= 1.0 and metrics["contacts"] > 100
+        assert snap.version == 2 and snap.kind == "lead_scorer" and snap.chosen == metrics["candidate"]
+        assert "rule" in snap.validation and len(snap.validation["candidates"]) >= 4
+        # A new outcome: reading never trains; the builder keeps the stored model until the learn job runs.
+        with unit_of_work() as s:
+            open_lead = s.scalars(select(Contact).where(Contact.lifecycle_stage == "lead", Contact.id.in_(keys.values()))).first()
+            open_lead.lifecycle_stage, open_lead.outcome_at = "disqualified", NOW - timedelta(hours=1)
+        with unit_of_work() as s:
+            assert lead_outcomes_changed(s)
+            still = builder.prepare(s, as_of=NOW)
+            assert s.scalar(select(func.count(ModelSnapshot.id))) == 1
+        assert still.snapshot_id == first.snapshot_id
+        with unit_of_work() as s:
+            learned = learn_lead_scorer(s, as_of=NOW, force=False)
+        with unit_of_work() as s:
+            third = builder.prepare(s, as_of=NOW)
+            assert s.scalar(select(func.count(ModelSnapshot.id))) == 2
+            assert not lead_outcomes_changed(s)
+        assert third.snapshot_id == learned.snapshot_id != first.snapshot_id and third.data_hash != first.data_hash
+
+
+def test_a_back_test_prepare_learns_as_of_then_and_stores_nothing(store):
+    write_book(synthetic_book(200, seed=3, start=NOW - timedelta(days=320), days=260), end=NOW)
     with unit_of_work() as s:
-        first = builder.prepare(s, as_of=NOW)
-    with unit_of_work() as s:
-        again = builder.prepare(s, as_of=NOW)
-        snapshots = s.scalars(select(ModelSnapshot)).all()
-    assert first.scorer is not None and first.snapshot_id == again.snapshot_id
-    assert len(snapshots) == 1
-    metrics = snapshots[0].metrics
-    assert metrics["kind"] == "learned" and 0.5 < metrics["holdout_auc"] <= 1.0 and metrics["contacts"] > 100
-    # A new outcome: the model is learned again and stored next to the old one.
-    with unit_of_work() as s:
-        open_lead = s.scalars(select(Contact).where(Contact.lifecycle_stage == "lead", Contact.id.in_(keys.values()))).first()
-        open_lead.lifecycle_stage, open_lead.outcome_at = "disqualified", NOW - timedelta(hours=1)
-    with unit_of_work() as s:
-        third = builder.prepare(s, as_of=NOW)
-        assert s.scalar(select(func.count(ModelSnapshot.id))) == 2
-    assert third.snapshot_id != first.snapshot_id and third.data_hash != first.data_hash
+        prepared = builder.prepare(s, as_of=NOW)  # NOW is in the past: a back-test
+        assert s.scalar(select(func.count(ModelSnapshot.id))) == 0
+    assert prepared.scorer is not None and prepared.snapshot_id is None
 
 
 def test_reading_the_pricing_page_three_times_today_scores_clearly_higher_than_yesterday(store):
@@ -182,7 +204,7 @@ def test_a_run_stores_one_decision_per_lead_with_its_reasons(store):
         assert decision.prompt_version == "lead_scoring/1" and decision.provider == "offline"
         assert [a["type"] for a in decision.actions] == ["update_lead_score"]
         assert "pricing page 3 times today" in decision.reasoning
-        assert s.scalar(select(func.count(ModelSnapshot.id))) == 1  # the run prepared (and stored) its model
+        assert s.scalar(select(func.count(ModelSnapshot.id))) == 0  # as of a past date: learned as of then, never stored
 
 
 def test_a_demo_request_form_counts_as_a_demo_request(store):
@@ -195,14 +217,14 @@ def test_a_demo_request_form_counts_as_a_demo_request(store):
     assert ctx.engagement.demo_requests_30d == 1 and ctx.engagement.forms_30d == 1
 
 
-def test_a_worker_reuses_its_prepared_model_until_an_outcome_changes(store, monkeypatch):
+def test_a_worker_reuses_what_it_read_until_an_outcome_changes(store, monkeypatch):
     from agents.runner import run_agent
     from crm_core import clock
 
     ids = _hand_made_store()
     reads: list[datetime] = []
-    real = builder._raw_outcomes
-    monkeypatch.setattr(builder, "_raw_outcomes", lambda session, as_of: reads.append(as_of) or real(session, as_of))
+    real = builder.load_book
+    monkeypatch.setattr(builder, "load_book", lambda session, as_of, **kw: reads.append(as_of) or real(session, as_of=as_of, **kw))
     with clock.frozen_at(NOW):
         run_agent("lead_scoring", subject_ids=[ids["dana"]], provider="offline")
         run_agent("lead_scoring", subject_ids=[ids["dana"]], provider="offline")

@@ -130,3 +130,40 @@ def test_history_runs_oldest_first_with_each_change_and_its_reason(store):
     assert history.name == "Up Test"
     with unit_of_work(readonly=True) as s, pytest.raises(NotFound, match="contact 424242 not found"):
         leads.score_history(s, 424242)
+
+
+def test_a_score_waiting_in_the_queue_shows_as_proposed_not_applied(store):
+    from crm_core.models import Decision
+
+    with unit_of_work() as s:
+        waiting = _contact(s, "Wanda")
+        applied = _contact(s, "Abe", score=40, tier="warm")
+        s.add(Decision(agent="lead_scoring", subject_type="contact", subject_id=waiting.id, status="queued",
+                       actions=[{"type": "update_lead_score", "params": {"contact_id": waiting.id, "score": 63, "tier": "hot"}},
+                                {"type": "create_task", "params": {"title": "call"}}], created_at=NOW))
+        s.add(Decision(agent="lead_scoring", subject_type="contact", subject_id=applied.id, status="executed",
+                       actions=[{"type": "update_lead_score", "params": {"contact_id": applied.id, "score": 40}}], created_at=NOW))
+    with unit_of_work(readonly=True) as s:
+        rows = {r.name: r for r in leads.lead_table(s, LeadFilters()).rows}
+    assert (rows["Wanda Test"].score, rows["Wanda Test"].proposed_score, rows["Wanda Test"].proposed_tier) == (None, 63, "hot")
+    assert (rows["Abe Test"].score, rows["Abe Test"].proposed_score) == (40, None)
+
+
+def test_the_model_status_says_which_model_scores_and_why_the_prior_when_none_passed(store):
+    from crm_core.models import ModelSnapshot
+
+    with unit_of_work(readonly=True) as s:
+        assert leads.scoring_model_status(s) is None
+    with unit_of_work() as s:
+        s.add(ModelSnapshot(agent="lead_scoring", trained_at=NOW - timedelta(days=1), data_hash="a", version=2,
+                            metrics={"kind": "learned", "candidate_words": "logistic regression", "holdout_auc": 0.78,
+                                     "holdout_auc_interval": [0.72, 0.84], "folds": ["a", "b", "c"], "contacts": 900}))
+    with unit_of_work(readonly=True) as s:
+        status = leads.scoring_model_status(s)
+    assert status.learned and status.words == "logistic regression" and status.periods == 3 and status.auc_low == 0.72
+    with unit_of_work() as s:
+        s.add(ModelSnapshot(agent="lead_scoring", trained_at=NOW, data_hash="b", version=2,
+                            metrics={"kind": "prior", "reason": "no model ranked this book's later leads clearly better than chance"}))
+    with unit_of_work(readonly=True) as s:
+        status = leads.scoring_model_status(s)
+    assert not status.learned and "better than chance" in status.reason

@@ -7,9 +7,10 @@ it were open, `score_after_days` after it entered, reading nothing after that cu
 events up to then, and other contacts' outcomes known by then. Test contacts whose outcome came
 before their cut-off were not open then and are left out (and counted).
 
-Two baselines run on the same split in the same run: the overall conversion rate of the
-training part (every contact the same score), and naive Bayes over the same fields in the
-manner of Odoo's predictive lead scoring. Everything the scorer tunes (its regularisation, its
+Three baselines run on the same split in the same run: the overall conversion rate of the
+training part (every contact the same score), naive Bayes over the same fields in the manner of
+Odoo's predictive lead scoring, and a plain logistic regression on one-hot + scaled fields (the
+same rows and fields, no selection, no drift handling: the bar the scorer must clear). Everything the scorer tunes (its regularisation, its
 calibration) is tuned on validation splits inside the training part, never on the test part.
 
 Optionally (`stale_after_days`), a contact still without an outcome that many days after it
@@ -32,6 +33,8 @@ from agents.learning.features import feature_row
 from agents.learning.naive_bayes import NaiveBayes, store_fields
 from agents.learning.prior import prior_estimate
 from agents.learning.records import ContactRecord, Outcome
+from agents.learning.candidates import BASE_CANDIDATES, PLAIN
+from agents.learning.candidates import fit as fit_candidate
 from agents.learning.scorer import LeadScorer, NotEnoughHistory, fit_scorer, leaked_attributes
 from agents.learning.timeline import OutcomeTimeline
 from agents.learning.training import known_by, learnable, snapshots, training_labels
@@ -86,6 +89,7 @@ class LeadScoringBacktest(BaseModel):
     model: ScoreQuality
     baseline_rate: ScoreQuality
     baseline_naive_bayes: ScoreQuality
+    baseline_logistic: ScoreQuality | None = None
     naive_bayes_fields: list[str]
     tiers: list[TierRow]
     calibration: list[CalibrationBand]
@@ -182,8 +186,8 @@ def run(
     except NotEnoughHistory as exc:
         scorer = None
         notes.append(f"the scorer fell back to its prior: {exc}")
+        training = dict(getattr(exc, "validation", {}))
         p_model = np.array([prior_estimate(row, base_rate if train else None).probability for row in test_rows])
-        training = {}
 
     # The same fields the scorer may use: an attribute written at the outcome is left out of both.
     leaked = leaked_attributes(snaps, {o.contact_id for o in train if o.entry_at <= mature_before})
@@ -195,6 +199,13 @@ def run(
         notes.append("naive Bayes had no training rows with both outcomes: it scores every contact at the base rate")
         p_nb = np.full(len(y), base_rate)
     p_base = np.full(len(y), base_rate)
+    plain_lr = None
+    if snaps and len({s.label for s in snaps}) == 2:
+        plain = next(c for c in BASE_CANDIDATES if c.name == PLAIN)
+        yy = np.array([s.label for s in snaps], dtype=int)
+        ww = np.array([s.weight for s in snaps], dtype=float)
+        vec, lr, _ = fit_candidate(plain, [s.features for s in snaps], yy, ww, set(leaked))
+        plain_lr = _quality("plain logistic regression", y, 1 / (1 + np.exp(-lr.raw(vec.transform(test_rows)))))
 
     scores = np.clip(np.rint(p_model * 100), 0, 100).astype(int)
     if scorer is not None:
@@ -221,7 +232,7 @@ def run(
         scorer="learned" if scorer is not None else "prior", scorer_training=training,
         model=_quality("lead score", y, p_model),
         baseline_rate=_quality("overall conversion rate", y, p_base),
-        baseline_naive_bayes=_quality("naive Bayes (Odoo style)", y, p_nb),
+        baseline_naive_bayes=_quality("naive Bayes (Odoo style)", y, p_nb), baseline_logistic=plain_lr,
         naive_bayes_fields=fields, tiers=tiers, calibration=calibration, notes=notes,
     )
 
@@ -252,15 +263,25 @@ def format_text(r: LeadScoringBacktest) -> str:
     if r.stale_after_days is not None:
         lines.append(f"  stale rule: no conversion within {r.stale_after_days:g} days of entry counts as lost")
     t = r.scorer_training
-    if t:
-        lines.append(f"  scorer: learned from {t['contacts']} contacts ({t['snapshots']} snapshots), C={t['regularisation_c']}, "
-                     f"its own hold-out AUC {t['holdout_auc']}")
-        for feature, why in t.get("dropped", {}).items():
-            lines.append(f"  left out {feature}: {why}")
+    if r.scorer == "learned":
+        lines.append(f"  scorer: {t['candidate_words']}, learned from {t['contacts']} contacts ({t['snapshots']} snapshots), "
+                     f"validated AUC {t['holdout_auc']} over {len(t['folds'])} later periods "
+                     f"(90% interval {t['holdout_auc_interval'][0]:.3f}-{t['holdout_auc_interval'][1]:.3f}); "
+                     f"calibrated to the newest period's rate {t['newest_base_rate']:.1%}")
     else:
-        lines.append("  scorer: transparent prior (too little history)")
+        lines.append("  scorer: transparent prior (" + ("no candidate clearly beat chance" if t.get("candidates") else "too little history") + ")")
+    for c in t.get("candidates", []):
+        aucs = ", ".join("-" if a is None else f"{a:.3f}" for a in c["fold_aucs"])
+        mean = "  n/a" if c["mean_auc"] is None else f"{c['mean_auc']:.3f} [{c['low']:.3f}, {c['high']:.3f}]"
+        lines.append(f"    candidate {c['candidate']:18s} fold AUCs {aucs:26s} mean {mean}{'' if c['valid'] else '  (not used: not clearly above chance)'}")
+    for feature, why in t.get("drifting", {}).items():
+        lines.append(f"  drifts over time: {feature}: {why}")
+    for feature, why in t.get("dropped", {}).items():
+        lines.append(f"  left out {feature}: {why}")
     lines += ["", f"  {'score':28s} {'AUC [95% CI]':24s} {'Brier':>7s} {'log loss':>9s}"]
-    for q in (r.model, r.baseline_naive_bayes, r.baseline_rate):
+    for q in (r.model, r.baseline_logistic, r.baseline_naive_bayes, r.baseline_rate):
+        if q is None:
+            continue
         lines.append(f"  {q.name:28s} {_auc(q):24s} {q.brier:7.4f} {q.log_loss:9.4f}")
     lines += ["", "  conversion per tier", f"  {'tier':6s} {'score':>7s} {'contacts':>9s} {'converted':>10s} {'rate':>7s}"]
     for row in r.tiers:

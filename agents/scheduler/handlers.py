@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.scheduler import live_jobs
+from agents.scheduler.learn_jobs import LEARN_JOB, run_learn_job
 from crm_core import clock
 from crm_core.db import unit_of_work
 from crm_core.models import AuditEntry, Job
@@ -73,4 +74,5 @@ HANDLERS: dict[str, Handler] = {
     "dispatch_outbox": dispatch_outbox,
     live_jobs.DELIVER_JOB: live_jobs.deliver_webhooks,
     live_jobs.MAILBOX_JOB: live_jobs.poll_mailbox,
+    LEARN_JOB: run_learn_job,
 }

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import clock, jobqueue
 from crm_core.importing.history import historical_ids
+from crm_core.learning import lead_outcomes_changed
 from crm_core.models import Activity, Contact, Cursor, Meeting
 from crm_core.quality.scheduling import AUDIT_JOB, audit_due
 
@@ -154,6 +155,18 @@ def whole_run(agent: str) -> Callable[[Session], int]:
 
     plan.__name__ = f"plan_{agent}"
     return plan
+
+
+def learn_when_outcomes_change(session: Session) -> int:
+    """The learn job, when the rows outcomes are read from moved since the newest model learned."""
+    if not lead_outcomes_changed(session):
+        return 0
+    return 1 if jobqueue.enqueue(session, "learn", payload={"force": False}, dedupe_key="learn") else 0
+
+
+def learn_daily(session: Session) -> int:
+    """The daily learn job: relearn even with the same outcomes (the newest period moved)."""
+    return 1 if jobqueue.enqueue(session, "learn", payload={"force": True}, dedupe_key="learn") else 0
 
 
 def data_audit_due(session: Session) -> int:

@@ -89,6 +89,8 @@ class Worker:
         s.every(1).seconds.do(self._plan, live_jobs.follow_audit_log)  # outbound webhooks
         s.every(30).seconds.do(self._plan, planners.maintenance(live_jobs.DELIVER_JOB))  # their retries
         s.every(get_settings().imap_poll_seconds).seconds.do(self._plan, live_jobs.plan_mailbox)
+        s.every(1).minutes.do(self._plan, planners.learn_when_outcomes_change)  # after an import, a closed deal
+        s.every(1).days.do(self._plan, planners.learn_daily)
         return s
 
     def _plan(self, planner: Callable[[Session], int]) -> None:

@@ -1,23 +1,16 @@
-"""The store -> lead-scoring contexts, and the scorer learned from the store's own history.
+"""The store -> lead-scoring contexts, scored with the newest learned model the learn step stored.
 
-`prepare()` runs once per agent run: it collects the contacts whose outcome is known at
-`as_of` (customers and disqualified contacts, contacts of won and lost deals), and loads the
-scorer learned from exactly those outcomes from `model_snapshots`, or fits a new one and stores
-it with its hold-out metrics when the outcomes changed. `build()` scores each contact with it
-and puts the estimate, its reasons and the contact's features into the context.
-
-Nothing after `as_of` is read: activities, emails and meetings are cut at `as_of`, outcomes and
-deals count only if closed by then, and a contact that became a customer after `as_of` is an
-open lead at `as_of`. The contact's own columns (title, attributes) have no history in the
-store; they are read as they are now.
+`prepare()` runs once per agent run: it reads the outcomes known at `as_of` (for the similar-contact
+rates) and the newest lead-scorer snapshot from `model_snapshots`. It never trains, except once on
+a fresh store with no snapshot yet, through the learn step's own function
+(`crm_core.learning.learn_lead_scorer`), so the first run still scores. Back-tests (an `as_of` in
+the past) learn as of then through the same function and store nothing. `build()` scores each
+contact with the model and puts the estimate, its reasons and the contact's features into the
+context. The book is read by `crm_core.contexts.lead_book`.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,192 +33,32 @@ from agents.learning.explain import Estimate
 from agents.learning.features import engagement, feature_row, job_function, seniority
 from agents.learning.features import email_kind as email_kind_of
 from agents.learning.prior import DEFAULT_BASE_RATE, prior_estimate
-from agents.learning.records import ContactRecord, Event, Outcome
-from agents.learning.scorer import LeadScorer, NotEnoughHistory, fit_scorer
+from agents.learning.records import Outcome
+from agents.learning.scorer import LeadScorer
 from agents.learning.timeline import OutcomeTimeline
-from agents.learning.training import learnable, snapshots, training_labels
+from agents.learning.training import learnable
 from crm_core import clock
-from crm_core.contexts.reading import chunks, payload_text
-from crm_core.models import Account, Activity, Contact, Deal, Email, Meeting, ModelSnapshot, ScoreHistory, Task, User
-from crm_core.models.enums import DealStatus, LifecycleStage, MeetingStatus, TaskStatus
+from crm_core.contexts.lead_book import contacts_by_id, load_book, load_records, raw_outcomes, segments
+from crm_core.contexts.reading import chunks
+from crm_core.learning import (
+    LearnedLeadModel,
+    from_snapshot,
+    learn_lead_scorer,
+    newest_snapshot,
+    outcome_rows_fingerprint,
+    outcomes_hash,
+)
+from crm_core.models import Account, Contact, ScoreHistory, Task, User
+from crm_core.models.enums import LifecycleStage, TaskStatus
 
 AGENT = "lead_scoring"
-FEATURE_VERSION = "lead_scoring-features/1"  # bump when features change: stored models are then refitted
-TOP_FACTORS = 6
+TOP_PER_SIDE = 3
 RECENT_PAGES = 5
-_PRICING = re.compile(r"pric|/plans?\b|/buy\b|/checkout|/quote", re.I)
-_DEMO = re.compile(r"demo|trial|contact[-_ ]?sales|talk[-_ ]?to[-_ ]?sales|book[-_ ]?a[-_ ]?(call|meeting)", re.I)
+
+__all__ = ["PreparedScoring", "build", "load_book", "load_records", "outcomes_hash", "prepare", "subjects"]
 
 
-# -- reading the book ---------------------------------------------------------------------------------
-
-
-def _activity_event(type_: str, at: datetime, payload: dict[str, Any] | None) -> Event:
-    if type_ == "page_view":
-        url = payload_text(payload, "url", "path", "page", "title")
-        return Event(at, ev.PRICING_VIEW if url and _PRICING.search(url) else ev.PAGE_VIEW, url)
-    if type_ == "form_submit":
-        form = payload_text(payload, "form", "name", "url", "title", "subject")
-        return Event(at, ev.DEMO_REQUEST if form and _DEMO.search(form) else ev.FORM_SUBMIT, form)
-    if type_ == "stage_change":
-        return Event(at, ev.STAGE_CHANGE, payload_text(payload, "to", "to_stage", "stage", "lifecycle_stage"))
-    if type_ == "content_download":
-        return Event(at, ev.CONTENT_DOWNLOAD, payload_text(payload, "asset", "title", "url", "name"))
-    return Event(at, type_, None)
-
-
-def _events(session: Session, ids: list[int], as_of: datetime) -> dict[int, list[Event]]:
-    """Every event of these contacts up to `as_of`, from activities, emails and meetings."""
-    found: dict[int, list[Event]] = defaultdict(list)
-    for chunk in chunks(ids):
-        for cid, type_, at, payload in session.execute(
-            select(Activity.contact_id, Activity.type, Activity.occurred_at, Activity.payload)
-            .where(Activity.contact_id.in_(chunk), Activity.occurred_at <= as_of)
-        ):
-            found[cid].append(_activity_event(type_, at, payload))
-        for cid, direction, sent, opened, replied in session.execute(
-            select(Email.contact_id, Email.direction, Email.sent_at, Email.opened_at, Email.replied_at)
-            .where(Email.contact_id.in_(chunk), Email.sent_at <= as_of)
-        ):
-            if direction == "inbound":
-                found[cid].append(Event(sent, ev.EMAIL_REPLIED))
-                continue
-            found[cid].append(Event(sent, ev.EMAIL_SENT))
-            if opened is not None and opened <= as_of:
-                found[cid].append(Event(opened, ev.EMAIL_OPENED))
-            if replied is not None and replied <= as_of:
-                found[cid].append(Event(replied, ev.EMAIL_REPLIED))
-        for cid, starts, created, status in session.execute(
-            select(Meeting.contact_id, Meeting.starts_at, Meeting.created_at, Meeting.status)
-            .where(Meeting.contact_id.in_(chunk), Meeting.created_at <= as_of, Meeting.status != MeetingStatus.CANCELLED.value)
-        ):
-            if starts <= as_of:
-                found[cid].append(Event(starts, ev.MEETING))
-            else:
-                found[cid].append(Event(created, ev.MEETING_BOOKED))
-    # The same open or meeting may be in the activity log and in its own table: count it once.
-    deduped: dict[int, list[Event]] = {}
-    for cid, events in found.items():
-        seen: set[tuple[str, datetime]] = set()
-        keep = []
-        for e in sorted(events, key=lambda e: e.at):
-            key = (e.kind, e.at.replace(second=0, microsecond=0))
-            if e.kind in (ev.PAGE_VIEW, ev.PRICING_VIEW, ev.CONTENT_DOWNLOAD) or key not in seen:
-                keep.append(e)
-                seen.add(key)
-        deduped[cid] = keep
-    return deduped
-
-
-def _contacts(session: Session, ids: Sequence[int] | None) -> list[Contact]:
-    if ids is None:
-        return list(session.scalars(select(Contact)).unique())
-    rows: list[Contact] = []
-    for chunk in chunks(list(ids)):
-        rows.extend(session.scalars(select(Contact).where(Contact.id.in_(chunk))).unique())
-    return rows
-
-
-def _first_activity(session: Session, ids: list[int], as_of: datetime) -> dict[int, datetime]:
-    out: dict[int, datetime] = {}
-    for chunk in chunks(ids):
-        out.update(session.execute(
-            select(Activity.contact_id, func.min(Activity.occurred_at))
-            .where(Activity.contact_id.in_(chunk), Activity.occurred_at <= as_of).group_by(Activity.contact_id)
-        ).all())
-    return out
-
-
-def _record(contact: Contact, events: list[Event], first_activity: datetime | None) -> ContactRecord:
-    account = contact.account
-    fields = {
-        "source": contact.source, "title": contact.title, "email": contact.email, "phone": contact.phone,
-        "industry": account.industry if account else None, "country": account.country if account else None,
-        "employee_count": account.employee_count if account else None,
-        "annual_revenue": float(account.annual_revenue) if account and account.annual_revenue is not None else None,
-    }
-    attributes = {f"attr.{k}": v for k, v in (contact.attributes or {}).items()}
-    if account is not None:
-        attributes.update({f"account.{k}": v for k, v in (account.attributes or {}).items()})
-    # Entry: created, or first seen in the activity log if that was earlier (a contact imported
-    # today with its history).
-    entry = min(contact.created_at, first_activity) if first_activity is not None else contact.created_at
-    return ContactRecord(contact.id, entry, fields, attributes, events)
-
-
-def load_records(session: Session, *, as_of: datetime, contact_ids: Sequence[int] | None = None,
-                 with_events: bool = True) -> dict[int, ContactRecord]:
-    """The contacts present at `as_of` (entered by then), with their events up to `as_of`
-    (`with_events=False`: fields only, for when only who they are and when they entered matters)."""
-    contacts = _contacts(session, contact_ids)
-    ids = [c.id for c in contacts]
-    events = _events(session, ids, as_of) if with_events else {}
-    first = _first_activity(session, ids, as_of)
-    records = {}
-    for contact in contacts:
-        record = _record(contact, events.get(contact.id, []), first.get(contact.id))
-        if record.entry_at <= as_of:
-            records[contact.id] = record
-    return records
-
-
-def _segments(record: ContactRecord) -> tuple[tuple[str, str | None], ...]:
-    f = record.fields
-    return tuple((k, str(f[k]).strip().lower() if f.get(k) not in (None, "") else None) for k in ("source", "industry"))
-
-
-def _raw_outcomes(session: Session, as_of: datetime) -> dict[int, tuple[bool, datetime]]:
-    """contact id -> (converted, when it became known), for every outcome known at `as_of`."""
-    won: dict[int, datetime] = {}
-    lost: dict[int, datetime] = {}
-    for cid, stage, at in session.execute(
-        select(Contact.id, Contact.lifecycle_stage, Contact.outcome_at)
-        .where(Contact.lifecycle_stage.in_([LifecycleStage.CUSTOMER.value, LifecycleStage.DISQUALIFIED.value]),
-               Contact.outcome_at.is_not(None), Contact.outcome_at <= as_of)
-    ):
-        (won if stage == LifecycleStage.CUSTOMER.value else lost)[cid] = at
-    # Deals: a won deal makes its contact a converter; a contact whose every deal was lost by
-    # `as_of` (none still open then) did not convert.
-    open_at: set[int] = set()
-    lost_deals: dict[int, datetime] = {}
-    for cid, status, opened, created, closed in session.execute(
-        select(Deal.primary_contact_id, Deal.status, Deal.opened_at, Deal.created_at, Deal.closed_at)
-        .where(Deal.primary_contact_id.is_not(None))
-    ):
-        # An imported deal is created today with its history in opened_at/closed_at.
-        began = min(t for t in (opened, created, closed) if t is not None)
-        if began > as_of:
-            continue
-        if status == DealStatus.WON.value and closed is not None and closed <= as_of:
-            won[cid] = min(won.get(cid, closed), closed)
-        elif status == DealStatus.LOST.value and closed is not None and closed <= as_of:
-            lost_deals[cid] = max(lost_deals.get(cid, closed), closed)
-        else:
-            open_at.add(cid)
-    for cid, at in lost_deals.items():
-        if cid not in open_at and cid not in lost:
-            lost[cid] = at
-    out = {cid: (True, at) for cid, at in won.items()}
-    for cid, at in lost.items():
-        out.setdefault(cid, (False, at))
-    return out
-
-
-def load_book(
-    session: Session, *, as_of: datetime, outcomes_only: bool = False, with_events: bool = True
-) -> tuple[dict[int, ContactRecord], list[Outcome]]:
-    """Records of the contacts present at `as_of` and the outcomes known then (the back-test's input)."""
-    raw = _raw_outcomes(session, as_of)
-    records = load_records(session, as_of=as_of, contact_ids=sorted(raw) if outcomes_only else None,
-                           with_events=with_events)
-    outcomes = [
-        Outcome(cid, won, at, records[cid].entry_at, _segments(records[cid]))
-        for cid, (won, at) in sorted(raw.items()) if cid in records
-    ]
-    return records, outcomes
-
-
-# -- the learned scorer ---------------------------------------------------------------------------
+# -- the learned scorer, as stored --------------------------------------------------------------------
 @dataclass
 class PreparedScoring:
     """What `prepare` hands to `build`: the scorer (or why there is none) and the outcome timeline."""
@@ -238,13 +71,6 @@ class PreparedScoring:
     snapshot_id: int | None = None
     trained_at: datetime | None = None
     data_hash: str = ""
-
-
-def outcomes_hash(outcomes: Iterable[Outcome]) -> str:
-    digest = hashlib.sha256(FEATURE_VERSION.encode())
-    for o in sorted(outcomes, key=lambda o: o.contact_id):
-        digest.update(f"|{o.contact_id}:{int(o.won)}:{o.at.isoformat()}".encode())
-    return digest.hexdigest()
 
 
 def _base_rate(session: Session, known: Sequence[Outcome], mature_before: datetime) -> float | None:
@@ -263,79 +89,48 @@ def _base_rate(session: Session, known: Sequence[Outcome], mature_before: dateti
     return (won + DEFAULT_BASE_RATE * 10) / (entered + 10)
 
 
-# The scheduler rescores one contact per job; reading every outcome to find the stored model
-# cost 180 ms a job on an 8,000-contact book. A worker keeps what it prepared for as long as the
-# rows outcomes are read from are unchanged (count and last update), within the same hour.
-_PREPARED: dict[tuple, PreparedScoring] = {}
-
-
-def _outcome_rows_fingerprint(session: Session) -> tuple:
-    contacts = session.execute(
-        select(func.count(), func.max(Contact.updated_at))
-        .where(Contact.lifecycle_stage.in_([LifecycleStage.CUSTOMER.value, LifecycleStage.DISQUALIFIED.value]))
-    ).one()
-    deals = session.execute(
-        select(func.count(), func.max(Deal.updated_at)).where(Deal.primary_contact_id.is_not(None))
-    ).one()
-    return tuple(contacts), tuple(deals)
+# A scheduler worker rescores one contact per job; reading every outcome for the similar-contact
+# rates cost 180 ms a job on an 8,000-contact book. A worker keeps what it read for as long as the
+# outcome rows and the newest snapshot are unchanged, within the same hour. This caches reading
+# only: the model comes from the snapshot.
+_READ_CACHE: dict[tuple, PreparedScoring] = {}
 
 
 def prepare(session: Session, *, as_of: datetime, store: bool = True) -> PreparedScoring:
-    """Load (or learn and store) the scorer for the outcomes known at `as_of`."""
+    """The newest stored scorer and the outcomes known at `as_of` (see the module docstring)."""
     live = store and abs((clock.now() - as_of).total_seconds()) < 60  # back-tests never share a cache
-    if live:
-        key = (str(session.get_bind().url), as_of.replace(minute=0, second=0, microsecond=0),
-               _outcome_rows_fingerprint(session))
-        hit = _PREPARED.get(key)
-        if hit is not None:
-            return hit
-        prepared = _prepare(session, as_of=as_of, store=store)
-        _PREPARED.clear()  # one book, one model: nothing older is worth keeping
-        _PREPARED[key] = prepared
-        return prepared
-    return _prepare(session, as_of=as_of, store=store)
+    if not live:
+        return _prepare(session, as_of=as_of, live=False)
+    newest = newest_snapshot(session)
+    rows = (str(session.get_bind().url), as_of.replace(minute=0, second=0, microsecond=0),
+            tuple(outcome_rows_fingerprint(session)))
+    hit = _READ_CACHE.get((*rows, newest.id if newest is not None else None))
+    if hit is not None:
+        return hit
+    prepared = _prepare(session, as_of=as_of, live=True)
+    _READ_CACHE.clear()  # one book, one model: nothing older is worth keeping
+    _READ_CACHE[(*rows, prepared.snapshot_id)] = prepared
+    return prepared
 
 
-def _prepare(session: Session, *, as_of: datetime, store: bool = True) -> PreparedScoring:
-    # Who converted and when is enough to know whether a stored model fits; events only if it does not.
-    records, outcomes = load_book(session, as_of=as_of, outcomes_only=True, with_events=False)
+def _prepare(session: Session, *, as_of: datetime, live: bool) -> PreparedScoring:
+    _, outcomes = load_book(session, as_of=as_of, outcomes_only=True, with_events=False)
     known, mature_before = learnable(outcomes, as_of)
     timeline = OutcomeTimeline(known)
-    digest = outcomes_hash(known)
     base_rate = _base_rate(session, known, mature_before)
-    stored = session.scalars(
-        select(ModelSnapshot).where(ModelSnapshot.agent == AGENT, ModelSnapshot.data_hash == digest)
-        .order_by(ModelSnapshot.trained_at.desc(), ModelSnapshot.id.desc()).limit(1)
-    ).first()
-    if stored is not None:
-        scorer = LeadScorer.from_dict(json.loads(stored.blob)) if stored.blob else None
-        return PreparedScoring(as_of, timeline, scorer, stored.metrics.get("reason"), base_rate, stored.id,
-                               stored.trained_at, digest)
-    # Contacts newer than the maturity line are learned from whether or not their outcome is known.
-    recent = session.scalars(select(Contact.id).where(Contact.created_at > mature_before, Contact.created_at <= as_of)).all()
-    records = load_records(session, as_of=as_of, contact_ids=sorted(set(records) | set(recent)))
-    scorer: LeadScorer | None = None
-    reason: str | None = None
-    try:
-        labels = training_labels(records, known, as_of, mature_before)
-        scorer = fit_scorer(snapshots(records, labels, timeline), mature_before=mature_before)
-    except NotEnoughHistory as exc:
-        reason = (f"{exc}; a transparent prior scores until then (mark lost leads disqualified, or close "
-                  "their deals as lost, to teach it)")
-    prepared = PreparedScoring(as_of, timeline, scorer, reason, base_rate, None, clock.now(), digest)
-    if store:
-        metrics: dict[str, Any] = {"kind": "learned" if scorer else "prior", "as_of": as_of.isoformat(),
-                                   "outcomes": len(known), "mature_before": mature_before.isoformat()}
-        if scorer is not None:
-            metrics.update(scorer.report.as_dict())
-        else:
-            metrics["reason"] = reason
-        snapshot = ModelSnapshot(agent=AGENT, trained_at=prepared.trained_at, data_hash=digest, metrics=metrics,
-                                 blob=json.dumps(scorer.to_dict()).encode() if scorer else None)
-        session.add(snapshot)
-        session.flush()
-        prepared.snapshot_id = snapshot.id
-    return prepared
+    model: LearnedLeadModel | None = None
+    if live:
+        newest = newest_snapshot(session)
+        if newest is not None:
+            try:
+                model = from_snapshot(newest)
+            except ValueError:
+                model = None  # written by an older learner: learn again below
+    if model is None:
+        # A fresh store (no learn job ran yet) or a back-test: the learn step's own function.
+        model = learn_lead_scorer(session, as_of=as_of, store=live, known=outcomes)
+    return PreparedScoring(as_of, timeline, model.scorer, model.reason, base_rate, model.snapshot_id,
+                           model.trained_at, model.data_hash)
 
 
 # -- contexts -------------------------------------------------------------------------------------
@@ -348,21 +143,28 @@ def subjects(session: Session, *, as_of: datetime) -> list[int]:
                 Contact.outcome_at.is_(None), Contact.outcome_at > as_of),
         ).order_by(Contact.id)
     ).scalars().all()
-    closed = {cid for cid, (_, at) in _raw_outcomes(session, as_of).items()}
+    closed = {cid for cid, (_, at) in raw_outcomes(session, as_of).items()}
     return [cid for cid in rows if cid not in closed]
 
 
-def _model_estimate(prepared: PreparedScoring, est: Estimate) -> ModelEstimate:
+def _model_estimate(prepared: PreparedScoring, est: Estimate, row: dict[str, Any]) -> ModelEstimate:
     scorer = prepared.scorer
+    # The three contributions that raised the score most and the three that lowered it most.
+    ranked = sorted(est.contributions, key=lambda c: -abs(c.effect))
+    chosen = [c for c in ranked if c.points > 0][:TOP_PER_SIDE] + [c for c in ranked if c.points < 0][:TOP_PER_SIDE]
     factors = [Factor(feature=c.feature, points=c.points, words=c.words, source=c.source)
-               for c in est.top(TOP_FACTORS) if c.points != 0]
+               for c in sorted(chosen, key=lambda c: -abs(c.effect))]
     common = dict(probability=round(est.probability, 4), score=int(round(est.probability * 100)), factors=factors,
                   notes=list(est.notes), snapshot_id=prepared.snapshot_id, trained_at=prepared.trained_at)
     if scorer is None:
         return ModelEstimate(kind="prior", base_rate=_round(prepared.base_rate), **common)
     report = scorer.report
+    interval = report.holdout_auc_interval
     return ModelEstimate(kind="learned", hot_min=scorer.hot_min, warm_min=scorer.warm_min, holdout_auc=report.holdout_auc,
-                         trained_on=report.contacts, base_rate=report.base_rate, **common)
+                         holdout_auc_low=_round(interval[0]) if interval else None, coverage=scorer.coverage(row),
+                         model_words=report.candidate_words or None, trained_on=report.contacts,
+                         base_rate=report.newest_base_rate if report.newest_base_rate is not None else report.base_rate,
+                         **common)
 
 
 def _round(v: float | None) -> float | None:
@@ -436,7 +238,7 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
         prepared = prepare(session, as_of=as_of, store=False)
     ids = list(dict.fromkeys(subject_ids))
     records = load_records(session, as_of=as_of, contact_ids=ids)
-    contacts = {c.id: c for c in _contacts(session, list(records))}
+    contacts = {c.id: c for c in contacts_by_id(session, list(records))}
     reps = _reps(session, as_of)
     seniors = sorted((r for r in reps.values() if r.is_senior), key=lambda r: (r.open_tasks, r.id))
     tasks = _open_tasks(session, list(records), as_of)
@@ -458,7 +260,7 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
         similar = [
             SimilarOutcomes(segment=seg.field, value=seg.value, closed_90d=seg.closed, converted_90d=seg.converted,
                             rate=_round(seg.rate))
-            for seg in (prepared.timeline.segment(name, value, as_of) for name, value in _segments(record))
+            for seg in (prepared.timeline.segment(name, value, as_of) for name, value in segments(record))
             if seg.value is not None
         ]
         attributes = {k: _attribute_value(v) for k, v in record.attributes.items()}
@@ -483,7 +285,7 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
             custom_attributes=attributes,
             engagement=Engagement(**{k: v for k, v in eng.as_features().items()}, recent_pages=pages[:RECENT_PAGES]),
             similar=similar,
-            model=_model_estimate(prepared, est),
+            model=_model_estimate(prepared, est, row),
             previous=previous.get(cid),
             open_tasks=int(tasks.get(cid, 0)),
             manual_fields=[str(f) for f in (contact.manual_fields or [])],

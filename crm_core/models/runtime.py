@@ -72,7 +72,10 @@ class Lock(Base):
 
 
 class ModelSnapshot(Base):
-    """A model the offline reasoner learned from the store's history, with its own metrics."""
+    """A model the learn step trained on the store's history, with its validation report.
+
+    The newest row per agent is the one the context builders read; older rows stay as history.
+    """
 
     __tablename__ = "model_snapshots"
     __table_args__ = (Index("ix_model_snapshots_agent_trained", "agent", "trained_at"),)
@@ -83,3 +86,7 @@ class ModelSnapshot(Base):
     data_hash: Mapped[str] = mapped_column(String(64))  # hash of the outcomes it learned from
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # e.g. {"holdout_auc": 0.71}
     blob: Mapped[bytes | None] = mapped_column(LargeBinary)
+    version: Mapped[int | None]                                  # the learner's snapshot format
+    kind: Mapped[str | None] = mapped_column(String(40))         # e.g. lead_scorer, pipeline_loss
+    validation: Mapped[dict[str, Any] | None]                    # candidates, fold AUCs, the rule, the choice
+    chosen: Mapped[str | None] = mapped_column(String(60))       # the candidate used, or "prior"

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import clock
 from crm_core.errors import NotFound, UserError
+from crm_core.learning import newest_snapshot
 from crm_core.models import Account, Contact, Decision, ScoreHistory, User
 
 TREND_WINDOW = timedelta(days=7)
@@ -58,6 +59,23 @@ class LeadRow(BaseModel):
     next_action: str | None
     last_activity_at: datetime | None
     score_updated_at: datetime | None
+    proposed_score: int | None = None   # a score waiting in the approval queue, not yet applied
+    proposed_tier: str | None = None
+
+
+class ScoringModelStatus(BaseModel):
+    """What scores the leads now, as the newest learned snapshot says."""
+
+    learned: bool
+    words: str | None = None            # e.g. "logistic regression"
+    validated_auc: float | None = None  # mean AUC over later periods of this book
+    auc_low: float | None = None
+    auc_high: float | None = None
+    periods: int = 0
+    trained_at: datetime | None = None
+    outcomes: int = 0
+    reason: str | None = None           # why no learned model is used
+    note: str | None = None             # why a more accurate candidate was not used
 
 
 class LeadPage(BaseModel):
@@ -159,6 +177,7 @@ def lead_table(session: Session, filters: LeadFilters, limit: int = 50, offset: 
         .limit(limit).offset(offset)
     ).all()
     week_ago = scores_a_week_ago(session, [r[0] for r in rows if r[6] is not None], clock.now())
+    proposed = proposed_scores(session, [r[0] for r in rows])
     out = []
     for (cid, first, last, email, account, title, score, tier, owner, source, stage, next_action, last_at, scored_at) in rows:
         before = week_ago.get(cid)
@@ -166,8 +185,44 @@ def lead_table(session: Session, filters: LeadFilters, limit: int = 50, offset: 
             id=cid, name=_name(first, last, email, cid), email=email, account=account, title=title, score=score, tier=tier,
             change_7d=(score - before) if score is not None and before is not None else None, owner=owner, source=source,
             lifecycle_stage=stage, next_action=next_action, last_activity_at=last_at, score_updated_at=scored_at,
+            proposed_score=proposed.get(cid, (None, None))[0], proposed_tier=proposed.get(cid, (None, None))[1],
         ))
     return LeadPage(rows=out, total=total)
+
+
+def proposed_scores(session: Session, contact_ids: list[int]) -> dict[int, tuple[int, str | None]]:
+    """contact id -> (score, tier) of its newest lead score still waiting in the approval queue."""
+    if not contact_ids:
+        return {}
+    out: dict[int, tuple[int, str | None]] = {}
+    for subject_id, actions in session.execute(
+        select(Decision.subject_id, Decision.actions)
+        .where(Decision.agent == "lead_scoring", Decision.status == "queued", Decision.subject_type == "contact",
+               Decision.subject_id.in_(contact_ids))
+        .order_by(Decision.created_at, Decision.id)
+    ):
+        for action in actions or []:
+            params = action.get("params") or {}
+            if action.get("type") == "update_lead_score" and params.get("score") is not None:
+                out[subject_id] = (int(params["score"]), params.get("tier"))
+    return out
+
+
+def scoring_model_status(session: Session) -> ScoringModelStatus | None:
+    """The newest learned lead scorer, or why the prior scores; None before anything was learned."""
+    snap = newest_snapshot(session)
+    if snap is None:
+        return None
+    m = snap.metrics or {}
+    interval = m.get("holdout_auc_interval") or [None, None]
+    if m.get("kind") != "learned":
+        return ScoringModelStatus(learned=False, trained_at=snap.trained_at, outcomes=int(m.get("outcomes") or 0),
+                                  reason=m.get("reason"))
+    return ScoringModelStatus(
+        learned=True, words=m.get("candidate_words"), validated_auc=m.get("holdout_auc"), auc_low=interval[0],
+        auc_high=interval[1], periods=len(m.get("folds") or []), trained_at=snap.trained_at,
+        outcomes=int(m.get("contacts") or 0), note=m.get("note"),
+    )
 
 
 def lead_filter_options(session: Session, *, max_sources: int = 100) -> LeadFilterOptions:
