@@ -170,3 +170,16 @@ def test_the_last_admin_cannot_be_deactivated_or_demoted(team):
         users.set_active(s, "Ada Admin", active=False, actor=team["admin"])
     with unit_of_work() as s, pytest.raises(UserError, match="only active admin"):
         users.set_role(s, "Ada Admin", "rep", actor=team["admin"])
+
+
+def test_a_rep_sees_only_queued_items_about_own_records(team):
+    crm = team["crm"]
+    mine = queued([score(crm.ann)], ("contact", crm.ann))
+    theirs = queued([score(team["zed"])], ("contact", team["zed"]))
+    with unit_of_work(readonly=True) as s:
+        rep_view = approvals.approval_queue(s, actor=team["rep"])
+        manager_view = approvals.approval_queue(s, actor=team["manager"])
+        other_view = approvals.approval_queue(s, actor=team["other_rep"], limit=1)
+    assert [i.id for i in rep_view.items] == [mine] and rep_view.total == 1
+    assert {i.id for i in manager_view.items} == {mine, theirs} and manager_view.total == 2
+    assert [i.id for i in other_view.items] == [theirs] and other_view.total == 1

@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from agents.base import AGENT_NAMES
 from crm_core import oversight
 from crm_core.auth.actor import Actor
-from crm_core.models import Decision
+from crm_core.auth.rights import visible_owner
+from crm_core.models import Account, Contact, Deal, Decision, Meeting
 from crm_core.oversight import BulkResult, DecidedItem, QueueItem
 from crm_core.oversight.defaults import STAKES_ORDER
 
@@ -49,14 +50,30 @@ class Outcome(BaseModel):
     message: str
 
 
+def _owned_by(owner_id: int):
+    """Decisions about a record this user owns (contact, deal, account or meeting)."""
+    return or_(*(and_(Decision.subject_type == subject_type,
+                      Decision.subject_id.in_(select(model.id).where(model.owner_id == owner_id)))
+                 for subject_type, model in (("contact", Contact), ("deal", Deal), ("account", Account), ("meeting", Meeting))))
+
+
 def approval_queue(session: Session, *, agent: str | None = None, stakes: str | None = None,
-                   limit: int = 20, offset: int = 0) -> QueuePage:
-    """Queued decisions (the soonest to expire first) and how many wait under these filters."""
+                   limit: int = 20, offset: int = 0, actor: Actor | None = None) -> QueuePage:
+    """Queued decisions (the most urgent first) and how many wait under these filters.
+
+    With an `actor` lacking the `view_all` right (a rep), only decisions about their own records.
+    """
     count = select(func.count()).select_from(Decision).where(Decision.status == "queued")
     if agent:
         count = count.where(Decision.agent == agent)
     if stakes:
         count = count.where(Decision.stakes == stakes)
+    owner = visible_owner(actor) if actor is not None else None
+    if owner is not None:
+        owned = set(session.scalars(count.with_only_columns(Decision.id).where(_owned_by(owner))))
+        everything = oversight.queue_items(session, agent=agent, stakes=stakes, limit=int(session.scalar(count) or 0))
+        mine = [item for item in everything if item.id in owned]
+        return QueuePage(items=mine[offset:offset + limit], total=len(mine))
     items = oversight.queue_items(session, agent=agent, stakes=stakes, limit=limit, offset=offset)
     return QueuePage(items=items, total=int(session.scalar(count) or 0))
 
