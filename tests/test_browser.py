@@ -215,12 +215,22 @@ def test_a_red_deal_shows_its_flag_reason_and_next_step(live_app, page):
     assert "red" in text and "No reply from the buyer in 21 days" in text and "Call the economic buyer" in text
 
 
+def open_queue_row(page, decision_id: int) -> None:
+    """The queue's List tab, filtered to the follow-up agent, with this item's compact row opened."""
+    page.locator(".st-key-queue_agent").click()
+    page.get_by_role("option", name="Follow-up").click()
+    page.wait_for_function(RENDERED)
+    page.get_by_role("tab", name="List").click()
+    page.locator(f".st-key-queue_row_{decision_id} summary").click()
+
+
 def test_approving_a_queued_email_in_the_browser(live_app, page):
     from crm_core.db import dispose_engines, unit_of_work
     from crm_core.models import Decision, OutboxMessage
 
     # A rep signed in on the same dashboard cannot approve it: the email is a manager's item.
     open_page(page, live_app, "approval_queue", as_user=REP)
+    open_queue_row(page, live_app.email_decision)
     button = page.locator(f".st-key-queue_approve_{live_app.email_decision} button")
     button.wait_for()
     button.click()
@@ -233,6 +243,7 @@ def test_approving_a_queued_email_in_the_browser(live_app, page):
 
     page.context.clear_cookies()
     open_page(page, live_app, "approval_queue")  # a new session: the manager signs in
+    open_queue_row(page, live_app.email_decision)
     button = page.locator(f".st-key-queue_approve_{live_app.email_decision} button")
     button.wait_for()
     button.click()
