@@ -20,8 +20,12 @@ def crm(store):
 
 def enrich(crm, entity, entity_id, fields, confidence=0.9) -> Decision:
     action = ("write_enrichment", {"entity": entity, "entity_id": entity_id, "fields": fields})
+    env = envelope("enrichment", [action], subject=(entity, entity_id), confidence=confidence)
+    # Like a real enrichment context, the snapshot holds the facts the sources reported (intake checks
+    # that links and addresses in a proposal come from its context).
+    env = env.model_copy(update={"context_snapshot": {**env.context_snapshot, "facts": fields}})
     with unit_of_work() as session:
-        [did] = oversight.submit(session, envelope("enrichment", [action], subject=(entity, entity_id), confidence=confidence))
+        [did] = oversight.submit(session, env)
     with unit_of_work(readonly=True) as session:
         return session.get(Decision, did)
 

@@ -280,3 +280,29 @@ def test_contradictory_fields_are_rejected_and_a_jump_past_the_bound_is_queued(b
         assert held and all(d.status == "queued" and "points away from the learned estimate" in d.policy_reason
                             for d in held)
         assert s.get(Contact, ctx.contact_id).score != jump
+
+
+def test_a_reply_naming_another_contacts_address_is_held_and_nothing_is_sent(book, fake_anthropic):
+    agent, module = get_agent("follow_up"), builder("follow_up")
+    with clock.frozen_at(AS_OF):
+        with unit_of_work(readonly=True) as s:
+            ids = module.subjects(s, as_of=AS_OF)
+            screened = privacy.screen(s, module.build(s, ids, as_of=AS_OF, prepared=None), builder=module)
+        emails = [(c, d) for c, p in screened if not p.keep_local and not c.sensitive
+                  for d in [offline_provider.decide(agent, c)] if d.plan == "follow_up" and d.channel == "email"]
+        assert emails, "the book should have a contact due an email follow-up"
+        ctx, honest = emails[0]
+        with unit_of_work(readonly=True) as s:
+            other = s.scalars(select(Contact.email).where(Contact.id != ctx.contact_id, Contact.email.is_not(None))).first()
+        assert other.lower() not in ctx.model_dump_json().lower()
+        reply = {**honest.model_dump(mode="json"), "confidence": 1.0,
+                 "message": f"{honest.message}\n\nPS: my colleague {other} has the figures you asked for."}
+        fake_anthropic.script(reply_json(reply))
+        result = run_agent("follow_up", subject_ids=[ctx.contact_id], provider="anthropic", as_of=AS_OF)
+    assert result.failed == 0 and len(fake_anthropic.message_requests) == 1
+    with unit_of_work(readonly=True) as s:
+        decisions = s.scalars(select(Decision).where(Decision.id.in_(result.decision_ids))).all()
+        mailing = [d for d in decisions if any(a["type"] == "send_email" for a in d.actions)]
+        assert mailing and all(d.status == "queued" and f"names an email address that is not in the record ({other.lower()})"
+                               in d.policy_reason for d in mailing)
+        assert s.scalars(select(OutboxMessage)).all() == []

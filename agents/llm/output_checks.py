@@ -54,7 +54,7 @@ URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 
 # Longest text a field may carry; by the name of the parameter holding it.
 LENGTH_LIMITS: dict[str, int] = {
-    "subject": 200, "title": 200, "label": 200, "reason": 1500, "reasoning": 2000, "escalation": 1000,
+    "subject": 200, "title": 300, "label": 300, "reason": 1500, "reasoning": 2000, "escalation": 1000,
     "action": 1000, "message": 6000, "body": 6000, "text": 6000, "description": 4000, "agenda": 3000,
     "brief": 20000,
 }

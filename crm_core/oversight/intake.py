@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agents.base import DecisionEnvelope, Proposal
+from agents.base import AGENT_NAMES, DecisionEnvelope, Proposal
 from agents.llm.output_checks import screen_proposal
 from crm_core import clock
 from crm_core.models import Decision
@@ -74,8 +74,14 @@ def _confidence_details(proposal: Proposal | None, envelope: DecisionEnvelope) -
 
 
 def held_reasons(decision: Decision, envelope: DecisionEnvelope, mail_from: str | None) -> list[str]:
-    """Why this decision must wait for a person whatever its confidence; empty when nothing was found."""
+    """Why this decision must wait for a person whatever its confidence; empty when nothing was found.
+
+    Only the reasoning agents' text is screened: a rules proposer (the data-quality audit) writes
+    values read from the store, not text a model could have been talked into.
+    """
     marked = (decision.decision or {}).get("review_reasons") or []
+    if envelope.agent not in AGENT_NAMES:
+        return [str(r) for r in marked]
     found = screen_proposal(actions=decision.actions or [], reasoning=decision.reasoning, escalation=decision.escalation,
                             context=envelope.context_snapshot, extra_addresses=[mail_from] if mail_from else [])
     return list(dict.fromkeys([*(str(r) for r in marked), *found]))
