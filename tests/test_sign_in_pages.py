@@ -5,14 +5,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import streamlit
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from auth_helpers import actor_of, add_user, sign_in
 from crm_core import clock
 from crm_core.db import unit_of_work
-from crm_core.models import AuditEntry, AuthSession, UserAccount
+from crm_core.models import AuditEntry, AuthSession, User, UserAccount
 from crm_core.services import users
+from ui import session as ui_session
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -103,3 +105,21 @@ def test_an_expired_or_deactivated_session_signs_out_at_the_next_click(people):
             row.last_seen_at = clock.now() - timedelta(hours=2)  # unused longer than the idle limit
     at.run()
     assert [t.value for t in at.title] == ["Sign in"] and any("session has ended" in i.value for i in at.info)
+
+
+def test_single_sign_on_maps_the_providers_email_to_an_active_user(people, monkeypatch):
+    # What st.login leaves behind once the provider has signed the browser in (no provider runs here).
+    monkeypatch.setattr(ui_session, "_oidc_configured", lambda: True)
+    monkeypatch.setattr(ui_session, "_oidc_signed_in", lambda: True)
+    with unit_of_work() as s:
+        s.get(User, people["manager"]).email = "maria@seller.example"
+    monkeypatch.setattr(streamlit, "user", {"email": "Maria@Seller.example", "email_verified": True, "iss": "https://idp.example"})
+    at = dashboard()
+    assert [t.value for t in at.title] == ["Pipeline health"]
+    assert any("Signed in as **Maria Manager** (manager)" in c.value for c in at.sidebar.caption)
+    assert events("auth.signed_in") == ["Maria Manager (oidc)"]
+
+    monkeypatch.setattr(streamlit, "user", {"email": "stranger@elsewhere.example", "iss": "https://idp.example"})
+    at = dashboard()
+    assert [t.value for t in at.title] == ["Sign in"]
+    assert any("no active user of this CRM has the email stranger@elsewhere.example" in e.value for e in at.error)

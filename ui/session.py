@@ -15,7 +15,15 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from crm_core.auth import Actor
-from crm_core.auth.sessions import SESSION_KEY, change_own_password, end_session, resolve_session, sign_in_oidc, sign_in_password
+from crm_core.auth.sessions import (
+    SESSION_KEY,
+    SignInResult,
+    change_own_password,
+    end_session,
+    resolve_session,
+    sign_in_oidc,
+    sign_in_password,
+)
 from crm_core.db import unit_of_work
 from crm_core.services.users import list_users
 from ui.data import clear_cache, read, show_flash, store_url, write
@@ -64,7 +72,7 @@ def _resolve() -> Actor | None:
     return actor
 
 
-def _accept(result) -> None:
+def _accept(result: SignInResult) -> None:
     st.session_state[SESSION_KEY] = result.token
     st.session_state[_MUST_CHANGE] = result.must_change_password
     st.session_state.pop(_NOTICE, None)
