@@ -25,7 +25,6 @@ model; a context that still carries anything sensitive afterwards stays local (`
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
