@@ -1,6 +1,7 @@
 """Sign-in on the dashboard through AppTest: password, failures and lock-out, one-time passwords, expiry."""
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from auth_helpers import actor_of, add_user, sign_in
 from crm_core import clock
+from crm_core.auth.sessions import sign_in_password
+from crm_core.cli import main
 from crm_core.db import unit_of_work
 from crm_core.models import AuditEntry, AuthSession, User, UserAccount
 from crm_core.services import users
@@ -123,3 +126,29 @@ def test_single_sign_on_maps_the_providers_email_to_an_active_user(people, monke
     at = dashboard()
     assert [t.value for t in at.title] == ["Sign in"]
     assert any("no active user of this CRM has the email stranger@elsewhere.example" in e.value for e in at.error)
+
+
+def test_the_settings_page_shows_the_rights_table_and_admins_see_the_users(people):
+    with unit_of_work() as s:
+        add_user(s, "Ada Admin", "admin", password=PASSWORD)
+    for name, sees_users in (("Rick Rep", False), ("Ada Admin", True)):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        sign_in(at, name)
+        at.run()
+        at.switch_page("pages/agents_settings.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        frames = [f.value for f in at.dataframe]
+        rights = next(f for f in frames if "Right" in f.columns)
+        assert set(rights["Right"]) >= {"decide_own_low", "decide_any", "decide_critical", "edit_policy", "manage_users"}
+        assert list(rights.loc[rights["Right"] == "edit_policy", ["Rep", "Manager", "Admin"]].iloc[0]) == [False, False, True]
+        assert any("Signs in with" in f.columns for f in frames) == sees_users
+
+
+def test_users_add_reads_the_password_from_standard_input(people, capsys, monkeypatch):
+    with unit_of_work() as s:
+        add_user(s, "Ada Admin", "admin")
+    monkeypatch.setattr("sys.stdin", io.StringIO("a chosen passphrase\n"))
+    assert main(["users", "add", "Pia Piped", "--role", "rep", "--password-stdin", "--as", "Ada Admin"]) == 0
+    assert "one-time" not in capsys.readouterr().out
+    with unit_of_work() as s:
+        assert sign_in_password(s, "Pia Piped", "a chosen passphrase").ok
