@@ -6,7 +6,7 @@ DataFrame; queries aggregate in SQL and page large tables, so a page costs the s
 thin wrappers over `crm_core.oversight` and `crm_core.importing`, which own those rules.
 
     store.prepare_store(url)                                  migrations + default policies
-    users.list_users(session)
+    users.list_users(session) / add_user / set_password / set_role / set_active / ensure_first_admin   (actor=, manage_users)
     pipeline.pipeline_board(session, owner_id=None)           stages, flags, weighted value, red list
     pipeline.stage_deals(session, stage=, owner_id=, risk=, limit=, offset=)
     pipeline.snooze_deal(session, deal_id, *, until, reason, user) / resume_deal_flag(...)
@@ -14,8 +14,8 @@ thin wrappers over `crm_core.oversight` and `crm_core.importing`, which own thos
     records.search_records / contact_detail / deal_detail / contact_timeline / deal_timeline
     meetings.meetings_overview(session, owner_id=None, ...)
     agent_ops.heartbeats / scheduler_status / agent_usage_by_day / runtime_config
-    approvals.approval_queue / decided / approve_item / reject_item / bulk_approve_items / revert_item
+    approvals.approval_queue(..., actor=) / decided / approve_item / reject_item / bulk_approve_items / revert_item (actor=)
     activity_log.audit_log / decision_log / revertable / outbox / actor_names
-    oversight_settings.policies / save_policies / supervision / supervise / calibration
+    oversight_settings.policies / save_policies / supervision / supervise (actor=) / calibration / rights_table
     imports.read_upload / suggested_mapping / dry_run / run_import / rejects_csv
 """
