@@ -46,7 +46,9 @@ class RunControl:
 
     `request_stop()` is safe to call from a signal handler: outside a model call it only sets the
     flag (checked before each subject); inside one it raises RunInterrupted at once, so a hanging
-    endpoint cannot hold the process for the whole timeout.
+    endpoint cannot hold the process for the whole timeout. A second request while the first is
+    still pending (a long context build, say) raises at once wherever the run is: every unit of
+    work rolls back, so nothing half-written stays.
     """
 
     def __init__(self, *, deadline_s: float | None = None) -> None:
@@ -56,9 +58,10 @@ class RunControl:
         self._in_call = False
 
     def request_stop(self, reason: str) -> None:
+        again = self.stop.is_set()
         self.stop_reason = self.stop_reason or reason
         self.stop.set()
-        if self._in_call and threading.current_thread() is threading.main_thread():
+        if (self._in_call or again) and threading.current_thread() is threading.main_thread():
             raise RunInterrupted(reason)
 
     @contextmanager

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from agents.cli import main as agents_main
-from agents.runner import RunControl, job_control, run_agent
+from agents.runner import RunControl, RunInterrupted, job_control, run_agent
 from agents.scheduler.worker import Worker
 from crm_core import clock, jobqueue
 from crm_core.db import unit_of_work
@@ -186,3 +186,13 @@ def test_an_agent_job_runs_under_the_worker_deadline(store, remote):
         time.sleep(0.01)
         result = run_agent("lead_scoring", subject_ids=ids, provider="anthropic")
     assert remote.message_requests == [] and {o.provider for o in result.outcomes} == {"offline"}
+
+
+def test_a_second_stop_request_outside_a_model_call_stops_at_once(store):
+    ids = seed_contacts(2)
+    control = RunControl()
+    control.request_stop("SIGINT received")  # the first: only a flag
+    with pytest.raises(RunInterrupted):
+        control.request_stop("SIGINT received")
+    result = run_agent("lead_scoring", subject_ids=ids, provider="offline", control=control)
+    assert result.not_reached == 2 and result.decision_ids == []

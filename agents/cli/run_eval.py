@@ -65,7 +65,7 @@ def stop_on_signals(control) -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from agents.runner import RunControl, run_agent
+    from agents.runner import RunControl, RunInterrupted, run_agent
     from crm_core.db import migrate
     from crm_core.settings import get_settings
 
@@ -73,8 +73,14 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--deadline {args.deadline:g} must be a positive number of seconds")
     migrate()
     control = RunControl(deadline_s=args.deadline if args.deadline is not None else (get_settings().llm_run_deadline_s or None))
-    with stop_on_signals(control):
-        result = run_agent(args.agent, subject_ids=args.ids, provider=args.provider, as_of=args.as_of, control=control)
+    try:
+        with stop_on_signals(control):
+            result = run_agent(args.agent, subject_ids=args.ids, provider=args.provider, as_of=args.as_of,
+                               control=control)
+    except RunInterrupted as exc:
+        # A second signal before the run reached its subjects' loop (or between them).
+        print(f"{args.agent}: stopped ({exc}) before the run finished; decisions already stored are kept")
+        return 1
     if args.ids and not result.outcomes:
         raise UserError(f"no {args.agent} subject matches --id {', '.join(str(i) for i in args.ids)}")
     if args.json:
