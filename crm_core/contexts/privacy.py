@@ -217,10 +217,10 @@ def _link_meetings(session: Session, index: SensitiveIndex, refs: Refs) -> None:
             why = None
             if m.contact_id in index.contacts:
                 why = f"it is with {index.contacts[m.contact_id].label}, who is sensitive"
-            elif m.deal_id in index.deals:
-                why = f"it is on the deal {index.deals[m.deal_id].label}, which is private"
             elif (person := _sensitive_attendee(index, m.attendees)) is not None:
                 why = f"{person.label}, who is sensitive, attends"
+            elif m.deal_id in index.deals:
+                why = f"it is on the deal {index.deals[m.deal_id].label}, which is private"
             if why:
                 index.meetings[m.id] = WithheldRecord(kind="meeting", record_id=m.id, label=m.title, why=why)
 
