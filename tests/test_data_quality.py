@@ -222,3 +222,11 @@ def test_scheduler_audits_after_each_import_and_daily(store: str) -> None:
     with unit_of_work() as session:
         assert session.get(QualityAudit, second["audit_id"]).import_ref == "leads.csv"
         assert audit_due(session) is None
+
+
+def test_typos_are_found_in_a_field_with_thousands_of_spellings() -> None:
+    # Beyond 3,000 distinct keys the rarer spellings are compared with the commonest ones only.
+    counts = Counter({f"Customer {i:05d} account": 2 for i in range(3500)})
+    counts.update({"Regional Sales Manager": 300, "Regional Slaes Manager": 3, "Field Engineer": 200, "Feild Engineer": 2})
+    found = dict(variant_clusters(counts))
+    assert found == {"Regional Sales Manager": {"Regional Slaes Manager": 3}, "Field Engineer": {"Feild Engineer": 2}}

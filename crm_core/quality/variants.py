@@ -71,6 +71,33 @@ class _Union:
             self.parent[rb] = ra
 
 
+def _near_pairs(keys: list[str], totals: dict[str, int]) -> list[tuple[str, str, int]]:
+    """Pairs of keys at most two edits apart (optimal string alignment: a swapped pair of letters is one edit).
+
+    Up to MAX_DISTINCT_FOR_FUZZY keys, every pair is compared at once. Beyond that (free-text
+    titles on a large book) each rarer key is compared with the commonest ones only: a typo is
+    rare, and what it misspells is common.
+    """
+    if len(keys) < 2:
+        return []
+    if len(keys) <= MAX_DISTINCT_FOR_FUZZY:
+        return [(keys[i], keys[j], d) for i, j, d in _matrix_pairs(keys)]
+    ordered = sorted(keys, key=lambda k: (-totals[k], k))
+    common, rare = ordered[:MAX_DISTINCT_FOR_FUZZY], ordered[MAX_DISTINCT_FOR_FUZZY:]
+    pairs = [(common[i], common[j], int(d)) for i, j, d in _matrix_pairs(common)]
+    for key in rare:
+        found = process.extractOne(key, common, scorer=OSA.distance, score_cutoff=2)
+        if found is not None:
+            pairs.append((found[0], key, int(found[1])))
+    return pairs
+
+
+def _matrix_pairs(keys: list[str]) -> list[tuple[int, int, int]]:
+    matrix = process.cdist(keys, keys, scorer=OSA.distance, score_cutoff=2, dtype="int32")
+    rows, cols = (matrix <= 2).nonzero()
+    return [(i, j, int(matrix[i, j])) for i, j in zip(rows.tolist(), cols.tolist(), strict=True) if i < j]
+
+
 def variant_clusters(counts: Counter[str]) -> list[tuple[str, dict[str, int]]]:
     """Groups of spellings of one value: [(canonical, {variant: count, ...})], variants exclude the canonical."""
     by_key: dict[str, Counter[str]] = {}
@@ -82,20 +109,13 @@ def variant_clusters(counts: Counter[str]) -> list[tuple[str, dict[str, int]]]:
     key_totals = {k: sum(by_key[k].values()) for k in keys}
     union = _Union(keys)
     long_keys = [k for k in keys if len(k) >= MIN_FUZZY_LENGTH]
-    if 1 < len(long_keys) <= MAX_DISTINCT_FOR_FUZZY:
-        # Optimal string alignment: a swap of two letters is one edit, as a person makes it.
-        matrix = process.cdist(long_keys, long_keys, scorer=OSA.distance, score_cutoff=2, dtype="int32")
-        rows, cols = (matrix <= 2).nonzero()
-        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-            if i >= j:
-                continue
-            a, b = long_keys[i], long_keys[j]
-            allowed = 2 if min(len(a), len(b)) >= LONG_KEY else 1
-            if int(matrix[i, j]) > allowed or _DIGITS.findall(a) != _DIGITS.findall(b):
-                continue
-            rare, common = sorted((a, b), key=lambda k: key_totals[k])
-            if key_totals[rare] <= TYPO_SHARE * key_totals[common]:
-                union.join(common, rare)
+    for a, b, distance in _near_pairs(long_keys, key_totals):
+        allowed = 2 if min(len(a), len(b)) >= LONG_KEY else 1
+        if distance > allowed or _DIGITS.findall(a) != _DIGITS.findall(b):
+            continue
+        rare, common = sorted((a, b), key=lambda k: key_totals[k])
+        if key_totals[rare] <= TYPO_SHARE * key_totals[common]:
+            union.join(common, rare)
     clusters: dict[str, Counter[str]] = {}
     for key in keys:
         clusters.setdefault(union.find(key), Counter()).update(by_key[key])
