@@ -20,6 +20,7 @@ from ui.layout import empty_state, need_actor, page_header, page_offset, pager
 PAGE_SIZE = 20
 CONFIRM_KEY = "queue_confirm"   # the BulkPlan waiting for "Yes"
 SKIPPED_KEY = "queue_skipped"   # ids passed over in one-at-a-time review
+TAB_KEY = "queue_tab"           # which view is open: only that one is drawn
 
 page_header("Approval queue", "Decisions the agents may not take alone, most urgent first. "
             "Your name is recorded with every click.")
@@ -163,91 +164,101 @@ if queue.total:
     reject_all.button(f"Reject all {queue.total:,}", key="queue_filter_reject", on_click=ask_to_confirm,
                       args=("reject", None), help=f"Reject every decision {scope}; you confirm first.")
 
-groups_tab, focus_tab, list_tab, decided_tab = st.tabs(["By group", "One at a time", "List", "Decided"])
+# Only the open tab is drawn: the one-at-a-time card's keyboard shortcuts exist only while it shows,
+# so a key pressed on the group view never decides an item nobody is looking at.
+TABS = ["By group", "One at a time", "List", "Decided"]
+groups_tab, focus_tab, list_tab, decided_tab = st.tabs(TABS, key=TAB_KEY, on_change="rerun")
 
-with groups_tab:
-    if queue.total == 0:
-        if filtered:
-            empty_state("Nothing waits under these filters.", "Clear a filter to see the whole queue.")
+if groups_tab.open:
+    with groups_tab:
+        if queue.total == 0:
+            if filtered:
+                empty_state("Nothing waits under these filters.", "Clear a filter to see the whole queue.")
+            else:
+                empty_state("The queue is empty: nothing waits for a human.",
+                            "Agents queue what they may not do alone (low confidence, high stakes, always-ask actions). "
+                            "Thresholds are on **Agents and settings**.")
+        for group in queue.groups:
+            gkey = group.key.replace("|", "__").replace("+", "_")
+            with st.container(border=True, key=f"queue_group_{gkey}"):
+                title, yes, no = st.columns([4, 1, 1], vertical_alignment="center")
+                flag = f" · 🚩 {group.escalated} escalated" if group.escalated else ""
+                title.markdown(f"**{group.title}** · {fmt.stakes_label(group.stakes)}{flag}  \n{group.subtitle}")
+                yes.button(f"Approve all {group.count}", key=f"queue_group_approve_{gkey}", on_click=ask_to_confirm,
+                           args=("approve", group.key), type="primary")
+                no.button(f"Reject all {group.count}", key=f"queue_group_reject_{gkey}", on_click=ask_to_confirm,
+                          args=("reject", group.key))
+                for line in group.preview:
+                    st.caption(f"• {line}")
+                if group.count > len(group.preview):
+                    st.caption(f"… and {group.count - len(group.preview)} more like these")
+                for line in group.cannot_undo:
+                    st.caption(f"⚠️ {line}")
+
+if focus_tab.open:
+    with focus_tab:
+        skipped = set(st.session_state.get(SKIPPED_KEY, []))
+        remaining = [i for i in queue.ids if i not in skipped]
+        if not queue.ids:
+            empty_state("Nothing to review.", "New proposals appear here, most urgent first.")
+        elif not remaining:
+            st.info(f"You skipped all {len(skipped)} remaining item(s).", icon="💡")
+            st.button("Show the skipped ones again", key="queue_focus_unskip", on_click=lambda: st.session_state.pop(SKIPPED_KEY, None))
         else:
-            empty_state("The queue is empty: nothing waits for a human.",
-                        "Agents queue what they may not do alone (low confidence, high stakes, always-ask actions). "
-                        "Thresholds are on **Agents and settings**.")
-    for group in queue.groups:
-        gkey = group.key.replace("|", "__").replace("+", "_")
-        with st.container(border=True, key=f"queue_group_{gkey}"):
-            title, yes, no = st.columns([4, 1, 1], vertical_alignment="center")
-            flag = f" · 🚩 {group.escalated} escalated" if group.escalated else ""
-            title.markdown(f"**{group.title}** · {fmt.stakes_label(group.stakes)}{flag}  \n{group.subtitle}")
-            yes.button(f"Approve all {group.count}", key=f"queue_group_approve_{gkey}", on_click=ask_to_confirm,
-                       args=("approve", group.key), type="primary")
-            no.button(f"Reject all {group.count}", key=f"queue_group_reject_{gkey}", on_click=ask_to_confirm,
-                      args=("reject", group.key))
-            for line in group.preview:
-                st.caption(f"• {line}")
-            if group.count > len(group.preview):
-                st.caption(f"… and {group.count - len(group.preview)} more like these")
-            for line in group.cannot_undo:
-                st.caption(f"⚠️ {line}")
+            [current] = read(queue_groups.cards, [remaining[0]]) or [None]
+            if current is not None:
+                st.caption(f"Item 1 of {len(remaining):,} · shortcuts: A approve, X reject, S skip")
+                with st.container(border=True, key="queue_focus_card"):
+                    st.markdown(f"##### {current.subject_name}")
+                    card(current, "queue_focus_", nested=False)
+                    st.text_input("Reason (optional)", key=f"queue_focus_note_{current.id}", placeholder="kept with the decision")
+                    a, r, s_, _ = st.columns([1, 1, 1, 3])
+                    a.button("Approve", key="queue_focus_approve", type="primary", shortcut="A", on_click=decide,
+                             args=(current.id, "approve", "queue_focus_"))
+                    r.button("Reject", key="queue_focus_reject", shortcut="X", on_click=decide,
+                             args=(current.id, "reject", "queue_focus_"))
+                    s_.button("Skip", key="queue_focus_skip", shortcut="S", on_click=skip, args=(current.id,))
 
-with focus_tab:
-    skipped = set(st.session_state.get(SKIPPED_KEY, []))
-    remaining = [i for i in queue.ids if i not in skipped]
-    if not queue.ids:
-        empty_state("Nothing to review.", "New proposals appear here, most urgent first.")
-    elif not remaining:
-        st.info(f"You skipped all {len(skipped)} remaining item(s).", icon="💡")
-        st.button("Show the skipped ones again", key="queue_focus_unskip", on_click=lambda: st.session_state.pop(SKIPPED_KEY, None))
-    else:
-        [current] = read(queue_groups.cards, [remaining[0]]) or [None]
-        if current is not None:
-            st.caption(f"Item 1 of {len(remaining):,} · shortcuts: A approve, X reject, S skip")
-            with st.container(border=True, key="queue_focus_card"):
-                st.markdown(f"##### {current.subject_name}")
-                card(current, "queue_focus_", nested=False)
-                st.text_input("Reason (optional)", key=f"queue_focus_note_{current.id}", placeholder="kept with the decision")
-                a, r, s_, _ = st.columns([1, 1, 1, 3])
-                a.button("Approve", key="queue_focus_approve", type="primary", shortcut="A", on_click=decide,
-                         args=(current.id, "approve", "queue_focus_"))
-                r.button("Reject", key="queue_focus_reject", shortcut="X", on_click=decide,
-                         args=(current.id, "reject", "queue_focus_"))
-                s_.button("Skip", key="queue_focus_skip", shortcut="S", on_click=skip, args=(current.id,))
+if list_tab.open:
+    with list_tab:
+        offset = page_offset("queue_page", PAGE_SIZE, filters=filters)
+        page_ids = queue.ids[offset:offset + PAGE_SIZE]
+        items = read(queue_groups.cards, page_ids) if page_ids else []
+        if not items:
+            if filtered:
+                empty_state("Nothing waits under these filters.", "Clear a filter to see the whole queue.")
+            else:
+                empty_state("Nothing waits here.", "New proposals appear here, most urgent first; decided ones are under Decided.")
+        else:
+            t1, t2, _ = st.columns([1, 1, 4])
+            t1.button("Approve ticked", key="queue_bulk_approve", on_click=decide_selected, args=([i.id for i in items], "approve"),
+                      help="Approves every ticked item on this page, each on its own: one that fails does not stop the others.")
+            t2.button("Reject ticked", key="queue_bulk_reject", on_click=decide_selected, args=([i.id for i in items], "reject"),
+                      help="Rejects every ticked item on this page.")
+            for item in items:
+                pick, row = st.columns([1, 24], vertical_alignment="top")
+                pick.checkbox("select", key=f"queue_select_{item.id}", label_visibility="collapsed")
+                first = item.actions[0].headline if item.actions else f"A look at {item.subject_name}"
+                more = f" (+{len(item.actions) - 1} more)" if len(item.actions) > 1 else ""
+                label = (f"{'🚩 ' if item.escalation else ''}{first}{more} · {fmt.confidence(item.confidence)} · "
+                         f"{fmt.stakes_label(item.stakes)}")
+                with row.expander(label, key=f"queue_row_{item.id}"):
+                    card(item, "queue_", nested=True)
+                    st.text_input("Reason (optional)", key=f"queue_note_{item.id}", placeholder="kept with the decision")
+                    b1, b2, _ = st.columns([1, 1, 4])
+                    b1.button("Approve", key=f"queue_approve_{item.id}", type="primary", on_click=decide, args=(item.id, "approve", "queue_"))
+                    b2.button("Reject", key=f"queue_reject_{item.id}", on_click=decide, args=(item.id, "reject", "queue_"))
+            pager(queue.total, PAGE_SIZE, "queue_page")
 
-with list_tab:
-    offset = page_offset("queue_page", PAGE_SIZE, filters=filters)
-    page_ids = queue.ids[offset:offset + PAGE_SIZE]
-    items = read(queue_groups.cards, page_ids) if page_ids else []
-    if not items:
-        empty_state("Nothing waits here.", "Clear a filter, or look at the Decided tab.")
-    else:
-        t1, t2, _ = st.columns([1, 1, 4])
-        t1.button("Approve ticked", key="queue_bulk_approve", on_click=decide_selected, args=([i.id for i in items], "approve"),
-                  help="Approves every ticked item on this page, each on its own: one that fails does not stop the others.")
-        t2.button("Reject ticked", key="queue_bulk_reject", on_click=decide_selected, args=([i.id for i in items], "reject"),
-                  help="Rejects every ticked item on this page.")
-        for item in items:
-            pick, row = st.columns([1, 24], vertical_alignment="top")
-            pick.checkbox("select", key=f"queue_select_{item.id}", label_visibility="collapsed")
-            first = item.actions[0].headline if item.actions else f"A look at {item.subject_name}"
-            more = f" (+{len(item.actions) - 1} more)" if len(item.actions) > 1 else ""
-            label = (f"{'🚩 ' if item.escalation else ''}{first}{more} · {fmt.confidence(item.confidence)} · "
-                     f"{fmt.stakes_label(item.stakes)}")
-            with row.expander(label, key=f"queue_row_{item.id}"):
-                card(item, "queue_", nested=True)
-                st.text_input("Reason (optional)", key=f"queue_note_{item.id}", placeholder="kept with the decision")
-                b1, b2, _ = st.columns([1, 1, 4])
-                b1.button("Approve", key=f"queue_approve_{item.id}", type="primary", on_click=decide, args=(item.id, "approve", "queue_"))
-                b2.button("Reject", key=f"queue_reject_{item.id}", on_click=decide, args=(item.id, "reject", "queue_"))
-        pager(queue.total, PAGE_SIZE, "queue_page")
-
-with decided_tab:
-    feed = read(approvals.decided, agent=agent, limit=30)
-    if not feed:
-        empty_state("Nothing decided yet.", "Approved, edited, rejected and auto-approved decisions appear here with who decided.")
-    else:
-        st.dataframe(pd.DataFrame([{
-            "When": fmt.when(d.decided_at or d.created_at), "Status": fmt.status_badge(d.status), "Agent": d.agent_label,
-            "For": d.subject_name, "Actions": "; ".join(a.headline for a in d.actions),
-            "By": d.decided_by or "", "Note": d.decision_note or "", "Confidence": fmt.confidence(d.confidence),
-            "Result": fmt.plain(d.error) if d.error else "",
-        } for d in feed]), hide_index=True, key="queue_decided")
+if decided_tab.open:
+    with decided_tab:
+        feed = read(approvals.decided, agent=agent, limit=30)
+        if not feed:
+            empty_state("Nothing decided yet.", "Approved, edited, rejected and auto-approved decisions appear here with who decided.")
+        else:
+            st.dataframe(pd.DataFrame([{
+                "When": fmt.when(d.decided_at or d.created_at), "Status": fmt.status_badge(d.status), "Agent": d.agent_label,
+                "For": d.subject_name, "Actions": "; ".join(a.headline for a in d.actions),
+                "By": d.decided_by or "", "Note": d.decision_note or "", "Confidence": fmt.confidence(d.confidence),
+                "Result": fmt.plain(d.error) if d.error else "",
+            } for d in feed]), hide_index=True, key="queue_decided")

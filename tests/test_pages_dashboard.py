@@ -138,6 +138,14 @@ def app(page: str | None = None, *, as_user: str | None = "Maria Alvarez", **que
     return at
 
 
+def queue_view(at: AppTest, tab: str = "List") -> AppTest:
+    """The approval queue with one of its views open (only the open one is drawn)."""
+    at.session_state["queue_tab"] = tab
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def decision(decision_id: int) -> Decision:
     with unit_of_work(readonly=True) as s:
         return s.get(Decision, decision_id)
@@ -170,7 +178,7 @@ def test_pages_render_and_approve_on_postgresql(pg_store):
     for page in PAGES:
         at = app(page)
         assert [t.value for t in at.title] == [PAGES[page]] and not at.error, [e.value for e in at.error]
-    at = app("approval_queue")
+    at = queue_view(app("approval_queue"))
     at.button(key=f"queue_approve_{ids['tasks'][0]}").click().run()
     assert decision(ids["tasks"][0]).decided_by == "Maria Alvarez"
     at = app()
@@ -296,7 +304,7 @@ def test_lead_history_chart_and_the_events_that_moved_it(book):
 # ---- approval queue ----------------------------------------------------------------------------------------
 
 def test_approving_executes_records_the_user_and_removes_the_item_at_once(book):
-    at = app("approval_queue")
+    at = queue_view(app("approval_queue"))
     task_id = book.task_decisions[0]
     assert [b for b in at.button if b.key == f"queue_approve_{task_id}"]
     at.button(key=f"queue_approve_{task_id}").click().run()
@@ -308,7 +316,7 @@ def test_approving_executes_records_the_user_and_removes_the_item_at_once(book):
 
 
 def test_a_rep_cannot_approve_what_needs_a_manager_on_the_page(book):
-    at = app("approval_queue", as_user="Nina Patel")  # a rep; the email is medium stakes
+    at = queue_view(app("approval_queue", as_user="Nina Patel"))  # a rep; the email is medium stakes
     at.button(key=f"queue_approve_{book.email_decision}").click().run()
     assert not at.exception
     assert decision(book.email_decision).status == "queued"
@@ -316,7 +324,7 @@ def test_a_rep_cannot_approve_what_needs_a_manager_on_the_page(book):
 
 
 def test_rejecting_with_a_reason_keeps_the_reason(book):
-    at = app("approval_queue")
+    at = queue_view(app("approval_queue"))
     task_id = book.task_decisions[2]
     at.text_input(key=f"queue_note_{task_id}").input("already called yesterday")
     at.button(key=f"queue_reject_{task_id}").click().run()
@@ -326,7 +334,7 @@ def test_rejecting_with_a_reason_keeps_the_reason(book):
 
 
 def test_editing_the_email_before_approving_sends_the_edited_text(book):
-    at = app("approval_queue")
+    at = queue_view(app("approval_queue"))
     did = book.email_decision
     at.text_area(key=f"queue_edit_{did}_0_body").input("Hi, shall we book 30 minutes on Tuesday?")
     at.button(key=f"queue_approve_edited_{did}").click().run()
@@ -338,7 +346,7 @@ def test_editing_the_email_before_approving_sends_the_edited_text(book):
 
 
 def test_bulk_approve_approves_only_the_ticked_items(book):
-    at = app("approval_queue")
+    at = queue_view(app("approval_queue"))
     first, second, third = book.task_decisions
     at.checkbox(key=f"queue_select_{first}").check()
     at.checkbox(key=f"queue_select_{third}").check()
@@ -348,7 +356,7 @@ def test_bulk_approve_approves_only_the_ticked_items(book):
 
 
 def test_queue_filters_by_agent_and_stakes(book):
-    at = app("approval_queue")
+    at = queue_view(app("approval_queue"))
     at.selectbox(key="queue_agent").set_value("lead_scoring").run()
     approve_keys = {b.key for b in at.button if b.key and b.key.startswith("queue_approve_") and "edited" not in b.key}
     assert approve_keys == {f"queue_approve_{book.score_decision}"}
@@ -357,7 +365,7 @@ def test_queue_filters_by_agent_and_stakes(book):
 
 
 def test_a_decision_someone_else_already_decided_shows_why_without_a_traceback(book):
-    at = app("approval_queue")
+    at = queue_view(app("approval_queue"))
     with unit_of_work() as s:
         oversight.reject(s, book.score_decision, actor=MANAGER.model_copy(update={"name": "Someone Else"}))
     at.button(key=f"queue_approve_{book.score_decision}").click().run()
@@ -366,9 +374,9 @@ def test_a_decision_someone_else_already_decided_shows_why_without_a_traceback(b
 
 
 def test_decided_feed_shows_who_decided(book):
-    at = app("approval_queue")
+    at = queue_view(app("approval_queue"))
     at.button(key=f"queue_approve_{book.task_decisions[0]}").click().run()
-    feed = table(at, "By", "Status", "Note")
+    feed = table(queue_view(at, "Decided"), "By", "Status", "Note")
     row = feed[feed["By"] == book.manager]
     assert len(row) == 1 and row.iloc[0]["Status"] == "✅ executed"
 
@@ -409,7 +417,7 @@ def test_revert_button_undoes_an_executed_action(book):
 
 
 def test_outbox_lists_held_emails(book):
-    at = app("approval_queue")
+    at = queue_view(app("approval_queue"))
     at.button(key=f"queue_approve_{book.email_decision}").click().run()
     at.switch_page("pages/activity_audit.py").run()
     outbox = table(at, "Subject", "Status", "Sink")

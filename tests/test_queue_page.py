@@ -100,6 +100,16 @@ def shown_text(at: AppTest) -> list[str]:
     return out
 
 
+QUEUE_VIEWS = ("By group", "One at a time", "List", "Decided")
+
+
+def open_view(at: AppTest, tab: str) -> AppTest:
+    at.session_state["queue_tab"] = tab  # only the open view is drawn
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def queued_count() -> int:
     with unit_of_work(readonly=True) as s:
         return int(s.scalar(select(func.count()).select_from(Decision).where(Decision.status == "queued")) or 0)
@@ -120,16 +130,19 @@ def group_key(group: queue_groups.QueueGroup) -> str:
 def test_queue_and_audit_pages_show_no_raw_action_names_ids_or_prompt_versions(day_one):
     assert day_one.queued > 0
     at = app("approval_queue")
-    texts = shown_text(at)
-    assert any("waiting" in t for t in texts)
+    texts = []
+    for view in QUEUE_VIEWS:
+        texts += shown_text(open_view(at, view))
+    assert any("waiting" in t for t in texts) and any("Why it waits" in t for t in texts)
     for text in texts:
         assert not RAW_ID.search(text), text
         assert not PROMPT_VERSION.search(text), text
         assert not INTERNAL.search(text), text
     # Decide a few so the audit log holds approvals, executions with before/after and rejections.
+    open_view(at, "By group")
     click(at, f"queue_group_approve_{group_key(read_overview().groups[-1])}")
     click(at, "queue_confirm_yes")
-    at.button(key="queue_focus_reject").click().run()
+    click(open_view(at, "One at a time"), "queue_focus_reject")
     audit = app("activity_audit")
     texts = shown_text(audit)
     assert any("→" in t for t in texts), "the audit log says what changed from what to what"
@@ -223,6 +236,8 @@ def test_filter_action_takes_only_what_the_filters_show(day_one):
 def test_one_at_a_time_review_approves_rejects_and_skips_the_most_urgent_first(day_one):
     at = app("approval_queue")
     ids = read_overview().ids
+    assert not [b for b in at.button if b.key == "queue_focus_approve"], "no shortcut acts on an item nobody sees"
+    open_view(at, "One at a time")
     assert at.button(key="queue_focus_approve").proto.shortcut  # keyboard-friendly
     click(at, "queue_focus_skip")
     click(at, "queue_focus_reject")
