@@ -12,7 +12,7 @@ from sqlalchemy import select
 from auth_helpers import actor_of, add_user
 from crm_core import oversight
 from crm_core.auth import Actor
-from crm_core.auth.rights import RIGHTS, ROLES, critical_reasons, has_right, rights_of, visible_owner
+from crm_core.auth.rights import RIGHTS, ROLES, authorize_record, critical_reasons, has_right, rights_of, visible_owner
 from crm_core.db import unit_of_work
 from crm_core.errors import PermissionDenied, UserError
 from crm_core.models import AuditEntry, Contact, Decision, User
@@ -24,7 +24,7 @@ from fakes.crm_records import envelope, seed
 
 def test_each_role_has_exactly_its_rights():
     assert rights_of("rep") == {"decide_own_low", "own_tokens"}
-    assert rights_of("manager") == {"decide_own_low", "decide_any", "decide_critical", "view_all", "own_tokens"}
+    assert rights_of("manager") == {"decide_own_low", "decide_any", "decide_critical", "view_all", "act_on_any", "own_tokens"}
     assert rights_of("admin") == {r.name for r in RIGHTS}
     assert rights_of("system") == frozenset()
     assert all(r.description and r.roles <= set(ROLES) for r in RIGHTS)
@@ -51,6 +51,11 @@ def test_critical_actions_are_named_whatever_the_policy_says():
     assert has_right(rep, "decide_own_low") and not has_right(rep, "decide_any")
     assert visible_owner(rep) == 1 and visible_owner(Actor.system()) is None
     assert visible_owner(Actor(user_id=2, name="M", role="manager", via="oidc")) is None
+    authorize_record(rep, 1, doing="snooze")
+    authorize_record(Actor(user_id=2, name="M", role="manager", via="oidc"), 1, doing="snooze")
+    with pytest.raises(PermissionDenied) as caught:
+        authorize_record(rep, 2, doing="snooze the flag of Acme")
+    assert caught.value.right == "act_on_any" and "someone else's record" in str(caught.value)
     with pytest.raises(KeyError):
         has_right(rep, "fly")
 

@@ -36,6 +36,8 @@ RIGHTS: tuple[Right, ...] = (
           description="Approve critical actions: send a quote, merge contacts, move a deal to won or lost"),
     Right(name="view_all", roles=frozenset({"manager", "admin"}),
           description="See the whole team's pipeline and approval queue, not only your own records"),
+    Right(name="act_on_any", roles=frozenset({"manager", "admin"}),
+          description="Act on anyone's records (snooze a deal's flag, change a record), not only your own"),
     Right(name="edit_policy", roles=frozenset({"admin"}),
           description="Change what the agents may do alone: thresholds, stakes, always ask"),
     Right(name="agent_settings", roles=frozenset({"admin"}),
@@ -73,6 +75,19 @@ def visible_owner(actor: Actor) -> int | None:
     if actor.role == "system" or has_right(actor, "view_all"):
         return None
     return actor.user_id if actor.user_id is not None else -1  # a rep without a user row owns nothing
+
+
+def authorize_record(actor: Actor, owner_id: int | None, *, doing: str) -> None:
+    """A rep acts on records they own; acting on anyone else's (or nobody's) needs `act_on_any`.
+
+    For services that change a record directly (not through an agent decision), e.g. snoozing
+    a deal's flag: `authorize_record(actor, deal.owner_id, doing=f"snooze the flag of {deal.name}")`.
+    """
+    if has_right(actor, "act_on_any"):
+        return
+    if owner_id is None or owner_id != actor.user_id:
+        whose = "a record nobody owns" if owner_id is None else "someone else's record"
+        require(actor, "act_on_any", doing=f"{doing}: it is {whose}")
 
 
 def _who(actor: Actor) -> str:
