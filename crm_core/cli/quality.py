@@ -42,10 +42,13 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _text(report: AuditReport, *, all_fields: bool) -> str:
+    if not report.records:
+        return f"The book is empty: no contact, account or deal to audit yet (audit {report.audit_id} kept)."
     lines = [f"Book score {report.book_score:.1f}/100 over {report.records:,} records (audit {report.audit_id})."]
     shown = [f for f in report.fields if f.filled and (all_fields or f.findings)]
     for f in sorted(shown, key=lambda f: f.score):
-        lines.append(f"\n{f.label}: score {f.score:.0f}, filled {f.fill_rate:.0%}, {f.distinct_values:,} distinct values")
+        filled = "under 1%" if 0 < f.fill_rate < 0.005 else f"{f.fill_rate:.0%}"
+        lines.append(f"\n{f.label}: score {f.score:.0f}, filled {filled}, {f.distinct_values:,} distinct values")
         if all_fields and f.top_values:
             lines.append("  top: " + ", ".join(f"{t.value} ({t.count:,})" for t in f.top_values))
         lines.extend(f"  - {x.message}" for x in f.findings)
