@@ -39,7 +39,7 @@ def name_key(*parts: str | None) -> str | None:
 def company_key(name: str | None) -> str | None:
     if not name or is_placeholder_text(name):
         return None
-    words = _WORDS.findall(_plain(name).replace("&", " and "))
+    words = _WORDS.findall(_plain(name).replace("&", " and ").replace(".", ""))  # "S.A." is "sa", a legal suffix
     kept = [w for w in words if w not in _LEGAL] or words
     return "".join(kept) or None
 
