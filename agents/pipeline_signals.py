@@ -479,12 +479,31 @@ class RiskModel:
     base_loss: float
     red_min: float
     amber_min: float
-    holdout_auc: float | None
+    holdout_auc: float | None      # mean AUC over rolling time-ordered folds (later periods)
     deals: int
     snapshots: int
     cutoff: datetime
     horizon_days: float
     c: float
+    holdout_auc_low: float | None = None   # lower end of its 90 % interval
+    rule_auc: float | None = None          # the single rule's mean AUC on the same folds
+    fold_aucs: list[float] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """Validated on later periods: clearly above chance and above the single rule (see `fold_scores`)."""
+        return (self.holdout_auc is not None and self.holdout_auc_low is not None and self.holdout_auc >= FOLD_MIN_AUC
+                and self.holdout_auc_low > 0.5 and (self.rule_auc is None or self.holdout_auc > self.rule_auc))
+
+    @property
+    def why_not_usable(self) -> str | None:
+        if self.usable:
+            return None
+        if self.holdout_auc is None:
+            return "the learned weights could not be tested on a later period yet"
+        rule = f", the single rule {self.rule_auc:.2f}" if self.rule_auc is not None else ""
+        return (f"the learned weights did not clearly beat chance and the single rule on later periods (AUC "
+                f"{self.holdout_auc:.2f}, 90 % interval from {self.holdout_auc_low:.2f}{rule})")
 
     def _matrix(self, rows: Sequence[Sequence[Reading]]) -> np.ndarray:
         index = {col: i for i, col in enumerate(self.columns)}
@@ -592,20 +611,10 @@ def fit_model(rows: Sequence[Snapshot], labels: Sequence[int], *, cutoff: dateti
                       stats={k: BandStat(v[0], v[1]) for k, v in stats_acc.items()},
                       base_loss=sum(labels) / len(labels), red_min=1.0, amber_min=1.0, holdout_auc=None, deals=deals,
                       snapshots=len(rows), cutoff=cutoff, horizon_days=horizon, c=c)
-    # Hold-out: the newest quarter of snapshot times, for the AUC the reasons and confidence report.
-    times = sorted({s.at for s in rows})
-    split = times[int(len(times) * 0.75)] if len(times) >= 4 else None
-    everything, old, new = _Patterns(columns), _Patterns(columns), _Patterns(columns)
+    fold_scores(model, rows, labels, columns, c)
+    everything = _Patterns(columns)
     for s, lab in zip(rows, labels, strict=True):
         everything.add(s.readings, lab)
-        if split is not None:
-            (old if s.at < split else new).add(s.readings, lab)
-    if split is not None:
-        x_old, y_old, w_old = old.design()
-        x_new, y_new, w_new = new.design()
-        if len(set(y_old)) == 2 and len(set(y_new)) == 2:
-            lr = _fit_lr(x_old, y_old, w_old, c)
-            model.holdout_auc = _weighted_auc(y_new, lr.predict_proba(x_new)[:, 1], w_new)
     x, y, w = everything.design()
     lr = _fit_lr(x, y, w, c)
     model.coef, model.intercept = lr.coef_[0], float(lr.intercept_[0])
@@ -615,6 +624,77 @@ def fit_model(rows: Sequence[Snapshot], labels: Sequence[int], *, cutoff: dateti
     if model.amber_min >= model.red_min:
         model.amber_min = model.red_min - 1e-9
     return model
+
+
+FOLD_CUTS = (0.55, 0.7, 0.85)  # of the snapshot times: learn before a cut, judge up to the next
+FOLD_MIN_AUC = 0.55
+FOLD_Z = 1.645
+
+
+def _rule_score(readings: Sequence[Reading]) -> float:
+    """The single rule the weights must beat: days in stage against similar deals, else age against the won cycle."""
+    by = {r.signal: r for r in readings}
+    for name in ("time_in_stage", "cycle_and_quarter"):
+        if name in by and by[name].value is not None:
+            return float(by[name].value)
+    return 0.0
+
+
+def fold_scores(model: RiskModel, rows: Sequence[Snapshot], labels: Sequence[int], columns: list[tuple[str, str]],
+                c: float) -> None:
+    """Rolling time-ordered folds: the weights' AUC on each later period, its interval, and the rule's.
+
+    The mean weighs the folds 1, 2, 3 from the oldest period to the newest; its standard error
+    combines each fold's sampling error (Hanley-McNeil, counted in deals, not snapshots: one deal
+    seen on many days is one case) with the same weights. A newest period ranked backwards
+    caps the lower end at 0.5, so the weights are not used.
+    """
+    times = sorted({s.at for s in rows})
+    if len(times) < 8:
+        return
+    bounds = [times[int(len(times) * q)] for q in FOLD_CUTS] + [None]
+    aucs, ses, rule_aucs = [], [], []
+    for start, stop in zip(bounds, bounds[1:]):
+        old, new = _Patterns(columns), _Patterns(columns)
+        rule_y, rule_p, rule_w = [], [], []
+        lost_deals, won_deals = set(), set()
+        for s, lab in zip(rows, labels, strict=True):
+            if s.at < start:
+                old.add(s.readings, lab)
+            elif stop is None or s.at < stop:
+                new.add(s.readings, lab)
+                rule_y.append(lab)
+                rule_p.append(_rule_score(s.readings))
+                rule_w.append(1.0)
+                (lost_deals if lab else won_deals).add(s.deal_id)
+        x_old, y_old, w_old = old.design()
+        x_new, y_new, w_new = new.design()
+        if len(set(y_old)) < 2 or len(set(y_new)) < 2 or min(len(lost_deals), len(won_deals)) < 3:
+            continue
+        lr = _fit_lr(x_old, y_old, w_old, c)
+        auc = _weighted_auc(y_new, lr.predict_proba(x_new)[:, 1], w_new)
+        if auc is None:
+            continue
+        aucs.append(auc)
+        ses.append(_hanley_se(auc, len(lost_deals), len(won_deals)))
+        rule = _weighted_auc(np.array(rule_y), np.array(rule_p), np.array(rule_w))
+        if rule is not None:
+            rule_aucs.append(rule)
+    if not aucs:
+        return
+    weights = np.arange(1, len(aucs) + 1, dtype=float)  # the newest period weighs most, as for the lead scorer
+    mean = float(np.sum(weights * np.array(aucs)) / weights.sum())
+    se = float(np.sqrt(np.sum((weights * np.array(ses)) ** 2)) / weights.sum())
+    model.holdout_auc = mean
+    model.holdout_auc_low = mean - FOLD_Z * se if aucs[-1] > 0.5 else min(0.5, mean - FOLD_Z * se)
+    model.rule_auc = float(np.mean(rule_aucs)) if rule_aucs else None
+    model.fold_aucs = [round(a, 4) for a in aucs]
+
+
+def _hanley_se(a: float, n_pos: int, n_neg: int) -> float:
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
+    return math.sqrt(max(var, 0.0))
 
 
 def learn(book: Book, cache: SnapshotCache, cutoff: datetime, *, c: float = DEFAULT_C,

@@ -45,7 +45,7 @@ def test_maven_quality_bar_and_the_printed_table(maven_output):
     """The quality bar, on the bench's TEST dates, with the settings it chose on its validation dates."""
     out = maven_output
     for expected in ("lost share per flag", "Wilson 95% CI", "red ", "amber ", "green ", "lift red over green",
-                     "baseline rule: days open > the typical won cycle", "baseline constant", "hold-out AUC"):
+                     "baseline rule: days open > the typical won cycle", "baseline constant", "fold AUC"):
         assert expected in out, expected
     share = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(red|amber|green)\s+\d+\s+\d+\s+\d+\s+\d+\s+([\d.]+)%", out, re.M)}
     assert share["red"] > share["amber"] > share["green"]

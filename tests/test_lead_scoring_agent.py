@@ -175,3 +175,15 @@ def test_the_contexts_engagement_carries_exactly_the_learned_engagement_features
 
     learned = {f.name for f in fields(LearnedEngagement)} - {"last_stage"}
     assert set(ContextEngagement.model_fields) - {"recent_pages"} == learned
+
+
+def test_reasons_list_the_top_three_for_and_against_each_on_the_side_of_its_sign():
+    factors = [{"feature": f"f{i}", "points": p, "words": f"reason {i}"}
+               for i, p in enumerate((9, -8, 7, -6, 5, -4, 3, -2))]
+    ctx = make(50, model={**make(50).model.model_dump(), "factors": factors})
+    text = AGENT.offline_decide(ctx).reasoning
+    raised = text.split("Raised by: ")[1].split(".")[0]
+    lowered = text.split("Lowered by: ")[1].split(".")[0]
+    assert raised == "reason 0 (+9); reason 2 (+7); reason 4 (+5)"
+    assert lowered == "reason 1 (-8); reason 3 (-6); reason 5 (-4)"
+    assert "validated AUC 0.75" in text

@@ -138,3 +138,20 @@ def test_a_book_with_a_good_model_gets_95_percent_of_open_leads_scored_on_the_fi
                                                                     Contact.score.is_not(None)))
     assert open_leads > 300, scores
     assert applied >= 0.95 * open_leads, (applied, open_leads, scores)
+
+
+def test_pipeline_weights_are_used_only_when_they_beat_chance_and_the_single_rule_on_later_periods():
+    import numpy as np
+
+    from agents.pipeline_signals import RiskModel
+
+    def model(auc, low, rule):
+        return RiskModel(columns=[], coef=np.zeros(0), intercept=0.0, stats={}, base_loss=0.3, red_min=1.0, amber_min=1.0,
+                         holdout_auc=auc, deals=100, snapshots=400, cutoff=datetime(2025, 1, 1), horizon_days=30.0, c=0.1,
+                         holdout_auc_low=low, rule_auc=rule)
+
+    assert model(0.70, 0.64, 0.60).usable and model(0.70, 0.64, 0.60).why_not_usable is None
+    weak = model(0.53, 0.49, 0.47)  # Maven-like: barely above a coin
+    assert not weak.usable and "single rule 0.47" in weak.why_not_usable
+    assert not model(0.70, 0.64, 0.72).usable  # the rule alone does better
+    assert not model(None, None, None).usable

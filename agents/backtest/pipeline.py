@@ -78,6 +78,8 @@ class DateRow(BaseModel):
     amber_min: float | None = None
     counts: dict[str, list[int]] = {}   # flag -> [with outcome, lost]
     note: str | None = None
+    usable: bool = True                 # the weights passed the later-period check; False: the agent used its prior
+    rule_auc: float | None = None       # the single rule's AUC on the same later periods
 
 
 class PipelineBacktest(BaseModel):
@@ -223,7 +225,8 @@ def run(book: Book, dates: list[datetime], *, c: float = DEFAULT_C, horizon_quan
             c_slot[3] += lost
         rows.append(DateRow(as_of=as_of, open_deals=len(open_deals), with_outcome=known_here, learned=True,
                             trained_on_deals=model.deals, holdout_auc=_r(model.holdout_auc), red_min=_r(model.red_min),
-                            amber_min=_r(model.amber_min), counts=counts))
+                            amber_min=_r(model.amber_min), counts=counts, usable=model.usable, rule_auc=_r(model.rule_auc),
+                            note=model.why_not_usable))
     flags = []
     for f in FLAGS:
         acc = per_flag[f]
@@ -268,7 +271,7 @@ def format_text(r: PipelineBacktest) -> str:
         f"  settings: C={r.settings['regularisation_c']}, horizon quantile {r.settings['horizon_quantile']}, "
         f"red share {r.settings['red_share']}, amber share {r.settings['amber_share']}",
         "",
-        f"  {'as of':10s} {'open':>6s} {'ended':>6s} {'learned from':>13s} {'hold-out AUC':>13s} {'red from':>9s} {'amber from':>11s}",
+        f"  {'as of':10s} {'open':>6s} {'ended':>6s} {'learned from':>13s} {'fold AUC':>13s} {'red from':>9s} {'amber from':>11s}",
     ]
     for d in r.dates:
         if not d.learned:
@@ -276,7 +279,12 @@ def format_text(r: PipelineBacktest) -> str:
             continue
         auc = f"{d.holdout_auc:.3f}" if d.holdout_auc is not None else "n/a"
         lines.append(f"  {d.as_of:%Y-%m-%d} {d.open_deals:6d} {d.with_outcome:6d} {d.trained_on_deals:8d} deals {auc:>13s} "
-                     f"{_pct(d.red_min):>9s} {_pct(d.amber_min):>11s}")
+                     f"{_pct(d.red_min):>9s} {_pct(d.amber_min):>11s}"
+                     + ("" if d.usable else f"  (not used by the agent: rule AUC {d.rule_auc})"))
+    unused = sum(1 for d in learned if not d.usable)
+    if unused:
+        lines.append(f"  on {unused} of {len(learned)} dates the weights did not clearly beat chance and the single rule on "
+                     "later periods: the agent itself would have flagged with its prior; the figures below are the weights'")
     lines += ["", "  lost share per flag (deal-dates with an outcome; Wilson 95% CI)",
               f"  {'flag':6s} {'deal-dates':>10s} {'deals':>6s} {'ended':>6s} {'lost':>6s} {'lost share':>11s} {'95% CI':>16s} {'still open':>11s}"]
     for f in r.flags:

@@ -10,11 +10,15 @@ features, fits and calibrates models, measures them, and explains a score in wor
     training     who is learned from at a cut-off (complete cohorts, and all newer contacts),
                  and the snapshots (at entry, +7, +30, +90 days) a model learns from
     vectorize    typed rows -> a sparse numeric matrix (one-hot categories, scaled numbers)
-    scorer       the learned scorer: L2 logistic regression, calibrated on a later hold-out
+    drift        features that drift with time, and calendar features (shared by a day's leads)
+    candidates   the models the scorer chooses among (logistic regressions, gradient-boosted trees)
+    selection    rolling time-ordered folds and the rule a candidate must pass to be used
+    scorer       the learned scorer: the chosen candidate refitted, calibrated to the newest period
     calibration  Platt scaling on a hold-out
     naive_bayes  the Odoo-style baseline: per-field value frequencies in won vs lost
     prior        the transparent prior used when history is too thin to learn from
     metrics      AUC (with a confidence interval), Brier score, log loss, calibration table
     explain      feature contributions -> sentences ("read the pricing page 3 times today")
-    synthetic    a reproducible synthetic book with a known signal (tests, trying the back-test)
+    synthetic    reproducible synthetic books with a known signal, and books shaped like real ones
+                 with drift (telemarketing, online-course leads) for tests and the bench
 """

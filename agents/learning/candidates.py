@@ -53,7 +53,7 @@ class Candidate:
 BASE_CANDIDATES = (
     Candidate("lr_strong", "logistic regression (strong regularisation)", "linear", 1, c=0.03),
     Candidate("lr_medium", "logistic regression", "linear", 2, c=0.3),
-    Candidate("plain_lr", "plain logistic regression on every field", "linear", 3, c=1.0),
+    Candidate("plain_lr", "plain logistic regression (one-hot + scaled fields)", "linear", 3, c=1.0),
     Candidate("trees", "gradient-boosted trees", "trees", 4),
 )
 PLAIN = "plain_lr"

@@ -307,11 +307,16 @@ def prepare(session: Session, *, as_of: datetime, store: bool = True, book: Book
     cache = SnapshotCache(book)
     model: RiskModel | None = None
     reason: str | None = None
+    rejected: RiskModel | None = None
     try:
         model = learn(book, cache, as_of)
     except NotEnoughHistory as exc:
         reason = (f"{exc}; the signals are weighed by untested hypotheses until then (close deals as won or lost "
                   "to teach the weights)")
+    if model is not None and not model.usable:
+        # Judged on later periods, the weights did not clearly beat chance and the single rule: never used.
+        rejected, model = model, None
+        reason = f"{rejected.why_not_usable}; the signals are weighed by untested hypotheses instead"
     prepared = PreparedPipeline(as_of, book, cache, model, reason)
     if store:
         digest = outcomes_hash(book, as_of)
@@ -320,7 +325,15 @@ def prepare(session: Session, *, as_of: datetime, store: bool = True, book: Book
             .order_by(ModelSnapshot.id.desc()).limit(1)
         ).first()
         if stored is None:
-            stored = ModelSnapshot(agent=AGENT, trained_at=clock.now(), data_hash=digest, metrics=_metrics(prepared))
+            validation = {"rule": "used only when the mean AUC over later periods is at least 0.55, the lower end of its "
+                                  "90 % interval is above 0.5, and it beats the single rule"}
+            judged = model or rejected
+            if judged is not None:
+                validation.update(fold_aucs=judged.fold_aucs, mean_auc=judged.holdout_auc, low=judged.holdout_auc_low,
+                                  rule_auc=judged.rule_auc, usable=judged.usable)
+            stored = ModelSnapshot(agent=AGENT, trained_at=clock.now(), data_hash=digest, metrics=_metrics(prepared),
+                                   version=2, kind="pipeline_loss", validation=validation,
+                                   chosen="learned" if model is not None else "prior")
             session.add(stored)
             session.flush()
         prepared.snapshot_id = stored.id
@@ -425,9 +438,9 @@ def estimate_for(prepared: PreparedPipeline, readings: Sequence) -> tuple[RiskEs
             band_support=stat.snapshots if stat else 0, weight=round(model.weight(r), 4),
         ))
     notes = []
-    if model.holdout_auc is not None and model.holdout_auc < 0.55:
-        notes.append(f"the learned weights barely separate won from lost deals in this book (hold-out AUC "
-                     f"{model.holdout_auc:.2f}): treat the flag as a weak hint")
+    if model.holdout_auc is not None and model.holdout_auc < 0.6:
+        notes.append(f"the learned weights separate won from lost deals only a little in this book (AUC "
+                     f"{model.holdout_auc:.2f} on later periods): treat the flag as a hint")
     return RiskEstimate(
         kind="learned", loss_probability=round(p, 4), red_min=round(model.red_min, 4), amber_min=round(model.amber_min, 4),
         base_loss_rate=round(model.base_loss, 4), holdout_auc=round(model.holdout_auc, 4) if model.holdout_auc is not None else None,
