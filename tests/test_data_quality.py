@@ -15,6 +15,7 @@ from agents.scheduler import planners
 from crm_core import clock, oversight
 from crm_core.auth.actor import Actor
 from crm_core.cli import main as cli_main
+from crm_core.contexts import follow_up, meeting
 from crm_core.db import unit_of_work
 from crm_core.models import AuditEntry, Contact, Decision, QualityAudit
 from crm_core.quality.audit import audit_book, run_audit, trend
@@ -25,6 +26,7 @@ from crm_core.quality.proposals import PROPOSER, plan_fixes, propose_fixes
 from crm_core.quality.scheduling import audit_due, run_scheduled_audit
 from crm_core.quality.variants import variant_clusters, variant_key
 from crm_core.services.data_health import audit_for_import, data_health
+from fakes.crm_records import seed
 
 MANAGER = Actor(user_id=None, name="Morgan Lee", role="manager", via="password")
 
@@ -230,3 +232,17 @@ def test_typos_are_found_in_a_field_with_thousands_of_spellings() -> None:
     counts.update({"Regional Sales Manager": 300, "Regional Slaes Manager": 3, "Field Engineer": 200, "Feild Engineer": 2})
     found = dict(variant_clusters(counts))
     assert found == {"Regional Sales Manager": {"Regional Slaes Manager": 3}, "Field Engineer": {"Feild Engineer": 2}}
+
+
+def test_agent_contexts_read_placeholder_names_and_titles_as_missing(store: str) -> None:
+    with unit_of_work() as session:
+        crm = seed(session)
+        ann = session.get(Contact, crm.ann)
+        ann.first_name, ann.title = "Unknown", "-- Select --"
+    with unit_of_work() as session:
+        [ctx] = follow_up.build(session, [crm.ann], as_of=clock.now())
+        assert (ctx.first_name, ctx.title) == (None, None)
+        person = meeting._person(session.get(Contact, crm.ann))
+        assert (person.first_name, person.title) == (None, None)
+        bob = meeting._person(session.get(Contact, crm.bob))
+        assert bob.first_name == "Bob"  # real values pass through

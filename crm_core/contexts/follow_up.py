@@ -50,6 +50,7 @@ from crm_core.models import (
     User,
 )
 from crm_core.models.enums import LifecycleStage
+from crm_core.quality.placeholders import known_or_none
 
 QUIET_DAYS = 5
 REPLY_WAIT_HOURS = 24        # their email unanswered this long: the owner hears about it
@@ -648,8 +649,8 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
             contact_id=cid,
             as_of=as_of.replace(second=0, microsecond=0),
             name=contact.full_name,
-            first_name=contact.first_name,
-            title=contact.title,
+            first_name=known_or_none(contact.first_name),
+            title=known_or_none(contact.title),
             company=contact.account.name if contact.account else None,
             lifecycle_stage=stage_at(contact, as_of),
             has_email=bool(contact.email),

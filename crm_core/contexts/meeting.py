@@ -66,6 +66,7 @@ from crm_core.contexts.follow_up import (
 )
 from crm_core import clock
 from crm_core.models import Account, Activity, Contact, Deal, Decision, Email, Meeting, ScoreHistory, Task, User
+from crm_core.quality.placeholders import known_or_none
 
 BRIEF_WINDOW_MINUTES = 60
 ITEMS_LOOKBACK_DAYS = 30
@@ -257,7 +258,8 @@ class Lookups:
 def _person(contact: Contact | None) -> PersonRef:
     if contact is None:
         return PersonRef()
-    return PersonRef(contact_id=contact.id, name=contact.full_name, first_name=contact.first_name, title=contact.title,
+    return PersonRef(contact_id=contact.id, name=contact.full_name, first_name=known_or_none(contact.first_name),
+                     title=known_or_none(contact.title),
                      company=contact.account.name if contact.account else None, email=contact.email)
 
 

@@ -118,3 +118,9 @@ def is_missing(value: Any, field_key: str, audited: dict[str, frozenset[str]]) -
         return True
     found = audited.get(field_key)
     return bool(found) and value_text(value) in found
+
+
+def known_or_none(value: str | None) -> str | None:
+    """The value, or None when it is a placeholder word: what a context hands an agent for a name or title
+    (an email must never greet "Dear Unknown" or call someone a "Select")."""
+    return None if value is None or is_placeholder_text(value) else value
