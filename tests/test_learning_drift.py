@@ -155,3 +155,31 @@ def test_pipeline_weights_are_used_only_when_they_beat_chance_and_the_single_rul
     assert not weak.usable and "single rule 0.47" in weak.why_not_usable
     assert not model(0.70, 0.64, 0.72).usable  # the rule alone does better
     assert not model(None, None, None).usable
+
+
+def test_the_learn_job_is_queued_when_outcomes_change_and_stores_a_snapshot(store):
+    from agents.scheduler import planners
+    from agents.scheduler.learn_jobs import run_learn_job
+    from crm_core.models import Job
+
+    now = datetime(2026, 3, 2, 9, 0)
+    with clock.frozen_at(now):
+        _write_course_book(300, now)
+        with unit_of_work() as s:
+            assert planners.learn_when_outcomes_change(s) == 1
+        with unit_of_work() as s:
+            job = s.scalars(select(Job).where(Job.kind == "learn")).one()
+            job.status = "done"  # as the worker marks it once the handler returns
+            s.flush()
+            s.expunge(job)
+        result = run_learn_job(job)
+        assert result["snapshot_id"] is not None
+        with unit_of_work() as s:
+            snap = s.scalars(select(ModelSnapshot)).one()
+            assert snap.kind == "lead_scorer" and snap.validation["rule"]
+            assert planners.learn_when_outcomes_change(s) == 0  # nothing moved since it learned
+        with unit_of_work() as s:  # a lead disqualified: the rows outcomes are read from moved
+            lead = s.scalars(select(Contact).where(Contact.lifecycle_stage == "lead").limit(1)).one()
+            lead.lifecycle_stage, lead.outcome_at = "disqualified", now
+        with unit_of_work() as s:
+            assert planners.learn_when_outcomes_change(s) == 1
