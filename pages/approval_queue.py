@@ -16,6 +16,7 @@ from crm_core.services import approvals, queue_groups
 from ui import format as fmt
 from ui.data import flash, read, read_fresh, write
 from ui.layout import empty_state, need_actor, page_header, page_offset, pager
+from ui.session import current_actor
 
 PAGE_SIZE = 20
 CONFIRM_KEY = "queue_confirm"   # the BulkPlan waiting for "Yes"
@@ -35,7 +36,8 @@ action_type = f3.selectbox("Kind of action", [None, *fmt.ACTION_LABELS], key="qu
 reason = f4.selectbox("Why it waits", [None, *fmt.REASON_LABELS], key="queue_reason",
                       format_func=lambda r: "Any reason" if r is None else fmt.REASON_LABELS[r])
 filters = queue_groups.QueueFilter(agent=agent, stakes=stakes, action_type=action_type, reason=reason)
-queue = read(queue_groups.overview, filters)
+viewer = current_actor()  # a rep sees the decisions about their own records; managers see everything
+queue = read(queue_groups.overview, filters, actor=viewer)
 
 
 # ---- clicks: callbacks run before the page is drawn again, so a decided item is gone at once ----------
@@ -68,7 +70,7 @@ def skip(item_id: int) -> None:
 
 def ask_to_confirm(verdict: str, group: str | None) -> None:
     try:
-        st.session_state[CONFIRM_KEY] = read_fresh(queue_groups.plan, verdict, filters, group=group)
+        st.session_state[CONFIRM_KEY] = read_fresh(queue_groups.plan, verdict, filters, group=group, actor=viewer)
     except UserError as exc:
         flash("warning", str(exc))
 

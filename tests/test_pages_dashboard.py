@@ -316,11 +316,11 @@ def test_approving_executes_records_the_user_and_removes_the_item_at_once(book):
 
 
 def test_a_rep_cannot_approve_what_needs_a_manager_on_the_page(book):
-    at = queue_view(app("approval_queue", as_user="Nina Patel"))  # a rep; the email is medium stakes
-    at.button(key=f"queue_approve_{book.email_decision}").click().run()
-    assert not at.exception
+    # A rep; the email is about Aisha Khan's deal: a rep's queue lists only their own records, so it is not shown.
+    at = queue_view(app("approval_queue", as_user="Nina Patel"))
+    assert not [b for b in at.button if b.key == f"queue_approve_{book.email_decision}"]
     assert decision(book.email_decision).status == "queued"
-    assert any("Nina Patel (a rep) cannot approve" in e.value and "decide_any" in e.value for e in at.error), [e.value for e in at.error]
+    # What a rep does see, they may still not decide in bulk beyond their rights (tests/test_queue_groups.py).
 
 
 def test_rejecting_with_a_reason_keeps_the_reason(book):

@@ -100,3 +100,16 @@ def test_a_rep_deciding_a_group_decides_only_what_their_rights_allow(store):
     with unit_of_work(readonly=True) as s:
         rejected = s.scalars(select(Decision.id).where(Decision.status == "rejected")).all()
     assert rejected == [ids["tasks"][0]]
+
+
+def test_a_rep_sees_and_bulk_decides_only_the_queue_about_their_own_records(store):
+    with unit_of_work() as s:
+        manager, rep, ids = _book(s)
+        rep_actor, manager_actor = actor_of(rep), actor_of(manager)
+    with unit_of_work(readonly=True) as s:
+        mine = queue_groups.overview(s, actor=rep_actor)
+        everyone = queue_groups.overview(s, actor=manager_actor)
+        plan = queue_groups.plan(s, "reject", actor=rep_actor)
+    assert set(mine.ids) == {ids["tasks"][0], ids["emails"][0]} and mine.everything == 2
+    assert everyone.total == 8
+    assert set(plan.ids) == set(mine.ids) and plan.what == "Reject all 2 decisions under the current filters"

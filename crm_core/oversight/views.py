@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm_core.actions import REGISTRY
@@ -157,11 +157,19 @@ def _queued(session: Session, *, agent: str | None, stakes: str | None, ids: Ite
     return list(session.scalars(q))
 
 
+def owned_by(owner_id: int):
+    """Decisions about a record this user owns (contact, deal, account or meeting)."""
+    return or_(*(and_(Decision.subject_type == subject_type,
+                      Decision.subject_id.in_(select(model.id).where(model.owner_id == owner_id)))
+                 for subject_type, model in (("contact", Contact), ("deal", Deal), ("account", Account), ("meeting", Meeting))))
+
+
 def queue_entries(session: Session, *, agent: str | None = None, stakes: str | None = None,
                   action_type: str | None = None, reason: str | None = None,
-                  ids: Iterable[int] | None = None) -> list[QueueEntry]:
+                  ids: Iterable[int] | None = None, owner_id: int | None = None) -> list[QueueEntry]:
     """Every queued decision under these filters in a few fields, the most urgent first.
 
+    `owner_id`: only decisions about records this user owns (a rep's view; see rights.visible_owner).
     Loads the whole queue (without context snapshots) once: hundreds to a few thousand rows, so
     grouping and ordering stay one query and a sort, and a page of cards loads only its own rows.
     """
@@ -176,6 +184,8 @@ def queue_entries(session: Session, *, agent: str | None = None, stakes: str | N
         q = q.where(Decision.stakes == stakes)
     if ids is not None:
         q = q.where(Decision.id.in_(list(ids)))
+    if owner_id is not None:
+        q = q.where(owned_by(owner_id))
     rows = session.execute(q).all()
     kept = []
     for row in rows:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from crm_core import oversight
 from crm_core.actions import REGISTRY
 from crm_core.auth.actor import Actor
+from crm_core.auth.rights import visible_owner
 from crm_core.errors import PermissionDenied, UserError
 from crm_core.models import Decision
 from crm_core.oversight import QueueItem, wording
@@ -96,15 +97,19 @@ def _cannot_undo(action_types: Sequence[Sequence[str]]) -> list[str]:
             for t, n in sorted(counts.items(), key=lambda kv: -kv[1])]
 
 
-def _filter_entries(session: Session, filters: QueueFilter) -> list[QueueEntry]:
+def _filter_entries(session: Session, filters: QueueFilter, actor: Actor | None) -> list[QueueEntry]:
+    owner = visible_owner(actor) if actor is not None else None
     return queue_entries(session, agent=filters.agent, stakes=filters.stakes, action_type=filters.action_type,
-                         reason=filters.reason)
+                         reason=filters.reason, owner_id=owner)
 
 
-def overview(session: Session, filters: QueueFilter = QueueFilter()) -> QueueOverview:
-    """The queue under the filters: its size, its groups with previews, and every id by urgency."""
-    entries = _filter_entries(session, filters)
-    everything = len(entries) if filters == QueueFilter() else len(queue_entries(session))
+def overview(session: Session, filters: QueueFilter = QueueFilter(), *, actor: Actor | None = None) -> QueueOverview:
+    """The queue under the filters: its size, its groups with previews, and every id by urgency.
+
+    With an `actor` lacking the `view_all` right (a rep), only decisions about their own records.
+    """
+    entries = _filter_entries(session, filters, actor)
+    everything = len(entries) if filters == QueueFilter() else len(_filter_entries(session, QueueFilter(), actor))
     members: dict[tuple[str, str, str], list[QueueEntry]] = {}
     for entry in entries:  # already most urgent first: each group's members keep that order
         members.setdefault(_group_key(entry), []).append(entry)
@@ -128,11 +133,12 @@ def cards(session: Session, ids: Sequence[int]) -> list[QueueItem]:
     return queue_items_by_id(session, list(ids))
 
 
-def plan(session: Session, verdict: Verdict, filters: QueueFilter = QueueFilter(), *, group: str | None = None) -> BulkPlan:
-    """What approving/rejecting a group (by key) or everything under the filters would do."""
+def plan(session: Session, verdict: Verdict, filters: QueueFilter = QueueFilter(), *, group: str | None = None,
+         actor: Actor | None = None) -> BulkPlan:
+    """What approving/rejecting a group (by key) or everything under the filters would do (of what `actor` sees)."""
     if verdict not in ("approve", "reject"):
         raise UserError(f"a bulk decision is approve or reject, not {verdict!r}")
-    entries = _filter_entries(session, filters)
+    entries = _filter_entries(session, filters, actor)
     if group is not None:
         entries = [e for e in entries if "|".join(_group_key(e)) == group]
         if not entries:
