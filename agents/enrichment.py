@@ -26,7 +26,16 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.base import Frozen, Prompt, Proposal, ProposedAction
-from agents.enrichment_sources import Fact, FactValue, RecordSnapshot, RecordType
+from agents.enrichment_sources import (
+    Fact,
+    FactValue,
+    HttpEnrichmentSource,
+    LookupRequest,
+    RecordSnapshot,
+    RecordType,
+    configured_sources,
+    gather,
+)
 from agents.enrichment_sources.evidence import Weighed, normalised, same_value, support_for, weigh
 
 # Fields `write_enrichment` writes (the executor's own list; a test keeps the two equal).
@@ -86,6 +95,9 @@ class Context(Frozen):
     duplicates: list[DuplicateHint] = Field(default_factory=list)
     notes: str | None = None              # free text on the contact (untrusted): read, never evidence
     sensitive: bool = False
+    # What an outside source (the HTTP enrichment API) would be asked; the run path asks it
+    # (`EnrichmentAgent.gather_outside`), never the context builder. None: nothing to ask.
+    lookup: LookupRequest | None = None
 
 
 # -- decision ---------------------------------------------------------------------------------------
@@ -280,6 +292,24 @@ class EnrichmentAgent:
         if ctx.notes:
             blocks += ["Notes on the contact (not a source: never copy a value from them):", fence(ctx.notes[:4000], "contact notes")]
         return "\n".join(blocks)
+
+    def gather_outside(self, ctx: Context) -> Context:
+        """The context with the outside sources' answers added (the HTTP API when configured).
+
+        Called by the run path before reasoning: the store's own evidence is in the context already.
+        A sensitive record, or one with nothing to ask, is returned as it is.
+        """
+        outside = [s for s in configured_sources() if isinstance(s, HttpEnrichmentSource)]
+        if ctx.lookup is None or ctx.sensitive or not outside:
+            return ctx
+        reports = gather(outside, ctx.lookup)
+        return ctx.model_copy(update={
+            "sources": [*ctx.sources, *(r.source for r in reports)],
+            "failed_sources": [*ctx.failed_sources, *(r.source for r in reports if r.failed)],
+            "facts": [*ctx.facts, *(f for r in reports for f in r.facts)],
+            "source_notes": [*ctx.source_notes, *(f"{r.source}: {n}" for r in reports for n in r.notes)],
+            "lookup": None,
+        })
 
     def offline_decide(self, ctx: Context) -> Decision:
         fills, remarks = choose(ctx)

@@ -196,6 +196,8 @@ def run_agent(
         if control.stop.is_set():
             outcome.not_reached = True
             continue
+        if callable(getattr(agent, "gather_outside", None)):
+            ctx = agent.gather_outside(ctx)  # outside sources (an HTTP API) are asked here, never by a context builder
         digest = context_hash(ctx)
         if skip_unchanged:
             with unit_of_work(readonly=True) as session:

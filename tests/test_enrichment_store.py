@@ -244,3 +244,16 @@ def test_a_link_to_an_account_that_does_not_exist_is_refused_and_a_revert_unlink
         assert s.get(Contact, ids["gus"]).account_id == ids["acme"]
         assert oversight.revert(s, done.id, actor=MANAGER).status == "reverted"
         assert s.get(Contact, ids["gus"]).account_id is None
+
+
+def test_the_context_builder_never_calls_the_api_the_run_path_does(store, enrichment_api):
+    from agents.enrichment import AGENT
+
+    ids = _store()
+    with unit_of_work(readonly=True) as s:
+        [ctx] = builder.build(s, [ids["bea"]], as_of=NOW)
+    assert enrichment_api.requests == [] and ctx.lookup is not None
+    asked = AGENT.gather_outside(ctx)
+    assert enrichment_api.requests and asked.lookup is None
+    assert any(s.startswith("enrichment_api") for s in asked.sources)
+    assert any(f.source.startswith("enrichment_api") for f in asked.facts)

@@ -1,10 +1,10 @@
 """The store -> enrichment contexts: a contact and its account, their gaps, what sources found.
 
-`prepare()` picks the sources once per run (`agents.enrichment_sources.configured_sources`: the
-store itself, plus the HTTP enrichment API when CRM_ENRICHMENT_API_URL is set). `build()` reads
-the contacts, their accounts, the accounts sharing each email domain and the colleagues'
-addresses and phone numbers, asks every source (sources get plain data, never a session), and
-adds what people already said: values rejected or reverted before (not proposed again), fields
+`build()` reads the contacts, their accounts, the accounts sharing each email domain and the
+colleagues' addresses and phone numbers, asks the store's own source (plain data, never a
+session), and puts into the context what an outside source would be asked (`lookup`): the HTTP
+enrichment API, when CRM_ENRICHMENT_API_URL is set, is asked by the run path
+(`EnrichmentAgent.gather_outside`), never by the builder. It adds what people already said: values rejected or reverted before (not proposed again), fields
 with a decision waiting in the queue (not proposed twice), and likely duplicates of the contact
 that no merge decision covers yet.
 
@@ -73,11 +73,13 @@ NOTES_LIMIT = 4000
 
 @dataclass
 class PreparedEnrichment:
-    sources: list[EnrichmentSource] = field(default_factory=list)
+    sources: list[EnrichmentSource] = field(default_factory=list)  # the store's own: no outside call here
+    outside: bool = False  # an outside source is configured: contexts carry what to ask it
 
 
 def prepare(session: Session, *, as_of: datetime) -> PreparedEnrichment:
-    return PreparedEnrichment(sources=configured_sources())
+    outside = any(isinstance(s, HttpEnrichmentSource) for s in configured_sources())
+    return PreparedEnrichment(sources=[StoreSource()], outside=outside)
 
 
 # == reading records =================================================================================
@@ -380,7 +382,7 @@ def duplicate_hints(session: Session, contacts: Sequence[Contact]) -> dict[int, 
 
 # == subjects and contexts ===========================================================================
 def _assemble(session: Session, contacts: Sequence[Contact], as_of: datetime,
-              sources: Sequence[EnrichmentSource]) -> list[Context]:
+              sources: Sequence[EnrichmentSource], outside: bool = False) -> list[Context]:
     near = neighbourhood(session, contacts)
     said = verdicts(session, contacts, as_of)
     duplicates = duplicate_hints(session, contacts)
@@ -402,6 +404,7 @@ def _assemble(session: Session, contacts: Sequence[Contact], as_of: datetime,
             facts=[f for r in reports for f in r.facts], source_notes=[f"{r.source}: {n}" for r in reports for n in r.notes],
             rejected=rejected, in_review=in_review, duplicates=duplicates.get(contact.id, []),
             notes=(contact.notes or "")[:NOTES_LIMIT] or None, sensitive=request.sensitive,
+            lookup=request if outside and not request.sensitive and request.wanted else None,
         ))
     return contexts
 
@@ -447,7 +450,8 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
     prepared = prepared or prepare(session, as_of=as_of)
     wanted = list(dict.fromkeys(subject_ids))
     found = {c.id: c for c in _contacts(session, wanted, as_of)}
-    return _assemble(session, [found[i] for i in wanted if i in found], as_of, prepared.sources)
+    return _assemble(session, [found[i] for i in wanted if i in found], as_of,
+                     [s for s in prepared.sources if not isinstance(s, HttpEnrichmentSource)], prepared.outside)
 
 
 __all__ = ["PreparedEnrichment", "build", "prepare", "subjects"]
