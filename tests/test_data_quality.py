@@ -246,3 +246,14 @@ def test_agent_contexts_read_placeholder_names_and_titles_as_missing(store: str)
         assert (person.first_name, person.title) == (None, None)
         bob = meeting._person(session.get(Contact, crm.bob))
         assert bob.first_name == "Bob"  # real values pass through
+
+
+def test_a_rejected_fix_is_not_asked_again(store: str) -> None:
+    _planted_book(1009)
+    with unit_of_work() as session:
+        ids = propose_fixes(session, run_audit(session))
+    for decision_id in ids:  # nothing waits any more: only the refusals keep the fixes from coming back
+        with unit_of_work() as session:
+            oversight.reject(session, decision_id, actor=MANAGER, note="those are fine as they are")
+    with unit_of_work() as session:
+        assert propose_fixes(session, run_audit(session)) == []

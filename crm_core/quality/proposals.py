@@ -5,7 +5,8 @@ one value to its canonical spelling, or the unit errors of one field divided bac
 `data_quality` (rules, no model); its envelopes go through `crm_core.oversight.submit` like an
 agent's, so the policy (always asks), the audit log and revert apply unchanged. Records whose
 field a person typed go into a separate proposal that says so: approving the ordinary fix never
-overwrites them. A fix already waiting in the queue is not proposed twice.
+overwrites them. A fix already waiting in the queue, or one a person rejected or reverted, is not
+proposed again.
 
 Outliers without a unit explanation, impossible dates and duplicates are reported, not fixed:
 the right value is not knowable from the book (duplicates are merged one pair at a time through
@@ -157,8 +158,14 @@ def plan_fixes(session: Session, report: AuditReport) -> list[Fix]:
     return fixes
 
 
-def _waiting_fix_keys(session: Session) -> set[str]:
-    rows = session.scalars(select(Decision.decision).where(Decision.agent == PROPOSER, Decision.status == "queued"))
+# A fix waiting, or one a person turned down or undid, is not proposed again (the daily audit would
+# otherwise ask the same question every morning); once executed, the same fix may come back for
+# records a later import brought in.
+_NOT_AGAIN = ("proposed", "queued", "approved", "edited", "rejected", "reverted")
+
+
+def _blocked_fix_keys(session: Session) -> set[str]:
+    rows = session.scalars(select(Decision.decision).where(Decision.agent == PROPOSER, Decision.status.in_(_NOT_AGAIN)))
     return {str(d.get("fix_key")) for d in rows if isinstance(d, dict) and d.get("fix_key")}
 
 
@@ -187,8 +194,8 @@ def _envelope(fix: Fix, *, manual: bool, audit_id: int | None) -> DecisionEnvelo
 
 
 def submit_fixes(session: Session, fixes: list[Fix], *, audit_id: int | None = None) -> list[int]:
-    """Queue each fix not already waiting (and its human-set records apart); returns the decision ids."""
-    waiting = _waiting_fix_keys(session)
+    """Queue each fix not already waiting or turned down (its human-set records apart); returns the decision ids."""
+    waiting = _blocked_fix_keys(session)
     ids: list[int] = []
     for fix in fixes:
         for manual in (False, True):
