@@ -12,7 +12,7 @@ from crm_core.errors import UserError
 from crm_core.services import data_health, imports
 from ui import format as fmt
 from ui.data import read_fresh, show_flash, write
-from ui.layout import empty_state, need_user, page_header
+from ui.layout import empty_state, need_actor, page_header
 
 KIND_HELP = {
     "accounts": "companies: name, domain, industry, size, revenue",
@@ -138,10 +138,10 @@ with st.expander("Save this mapping for next time"):
     replace = s2.checkbox("Replace a saved one of that name", key="import_save_replace")
     c1, c2 = st.columns(2)
     if c1.button("Save mapping", key="import_save"):
-        user = need_user()
-        if user:
+        actor = need_actor()
+        if actor:
             try:
-                saved = imports.save_mapping(name, mapping, kind=kind, user=user, overwrite=replace)
+                saved = imports.save_mapping(name, mapping, kind=kind, actor=actor, overwrite=replace)
                 st.success(f"Saved as {saved.label}: it is offered under 'Start from' next time.", icon="✅")
             except UserError as exc:
                 st.error(str(exc), icon="⚠️")
@@ -213,14 +213,14 @@ if plan is not None:
     if plan.errors:
         skip = st.checkbox(f"Import the {plan.total_rows - c.invalid:,} good rows and skip the bad ones", key="import_skip")
     if st.button("Import", key="import_apply", type="primary", disabled=bool(plan.errors) and not skip):
-        user = need_user()
-        if user:
+        actor = need_actor()
+        if actor:
             bar = st.progress(0.0, text="Importing…")
-            summary = write(imports.run_import, plan, user=user, skip_invalid=skip,
+            summary = write(imports.run_import, plan, actor=actor, skip_invalid=skip,
                             progress=lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=message))
             if summary is not None:
                 bar.progress(1.0, text="Done")
-                text = imports.summary_text(summary, user)
+                text = imports.summary_text(summary, actor.name)
                 st.session_state["import_summary"] = text
                 st.session_state.pop("import_plan", None)
                 st.success(text, icon="✅")

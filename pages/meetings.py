@@ -4,21 +4,26 @@ from __future__ import annotations
 import streamlit as st
 
 from crm_core.services import meetings
-from crm_core.services.leads import lead_filter_options
+from crm_core.services.owners import owner_choices
 from ui import format as fmt
 from ui.data import read
 from ui.layout import empty_state, page_header, page_offset, pager
+from ui.session import current_actor
 
 UPCOMING = 20
 PAST_PAGE = 20
 
 page_header("Meetings", "Briefs before a meeting, action items after it: both written by the meeting agent.")
 
-owner_names = dict(read(lead_filter_options).owners)
-owner_id = st.selectbox("Owner", [None, *owner_names], key="meetings_owner",
+viewer = current_actor()  # a rep sees their own meetings; managers the whole team's
+if viewer is None:
+    st.stop()
+choices = read(owner_choices, actor=viewer)
+owner_names = dict(choices.owners)
+owner_id = st.selectbox("Owner", [None, *owner_names] if choices.everyone else list(owner_names), key="meetings_owner",
                         format_func=lambda v: "Everyone" if v is None else owner_names[v])
 past_offset = page_offset("meetings_past_page", PAST_PAGE, filters=owner_id)
-overview = read(meetings.meetings_overview, owner_id=owner_id, upcoming_limit=UPCOMING, past_limit=PAST_PAGE, past_offset=past_offset)
+overview = read(meetings.meetings_overview, actor=viewer, owner_id=owner_id, upcoming_limit=UPCOMING, past_limit=PAST_PAGE, past_offset=past_offset)
 
 m1, m2, m3 = st.columns(3)
 m1.metric("Upcoming", fmt.integer(overview.upcoming_total))

@@ -9,10 +9,11 @@ import streamlit as st
 
 from crm_core import clock
 from crm_core.services import fx, pipeline
-from crm_core.services.leads import lead_filter_options
+from crm_core.services.owners import owner_choices
 from ui import format as fmt
 from ui.data import flash, read, write
-from ui.layout import empty_state, need_user, page_header, page_offset, pager
+from ui.layout import empty_state, need_actor, page_header, page_offset, pager
+from ui.session import current_actor
 
 PAGE_SIZE = 50
 RED_CARDS = 6
@@ -20,11 +21,14 @@ STAGE_KEYS = ("red", "amber", "green", "snoozed", "unassessed")
 
 page_header("Pipeline health", "Every open deal by stage with its risk flag. Red first: what needs a human today.")
 
-owners = read(lead_filter_options).owners
-owner_names = {uid: name for uid, name in owners}
-owner_id = st.selectbox("Owner", options=[None, *owner_names], format_func=lambda v: "Everyone" if v is None else owner_names[v],
-                        key="pipeline_owner")
-board = read(pipeline.pipeline_board, owner_id, red_limit=RED_CARDS)
+viewer = current_actor()  # a rep sees their own deals; managers the whole team's
+if viewer is None:
+    st.stop()
+choices = read(owner_choices, actor=viewer)
+owner_names = dict(choices.owners)
+owner_id = st.selectbox("Owner", options=[None, *owner_names] if choices.everyone else list(owner_names),
+                        format_func=lambda v: "Everyone" if v is None else owner_names[v], key="pipeline_owner")
+board = read(pipeline.pipeline_board, owner_id, actor=viewer, red_limit=RED_CARDS)
 
 if board.open_deals == 0:
     empty_state("No open deals yet.", "Import deals on the **Import** page, or load the demo book with "
@@ -89,9 +93,9 @@ def snooze_form(card: pipeline.DealCard, where: str) -> None:
         reason = st.text_input("Reason", placeholder="e.g. buyer on holiday until the 14th, call booked",
                                key=f"snooze_reason_{where}_{card.id}")
         if st.form_submit_button("Snooze flag"):
-            user = need_user()
-            if user and write(pipeline.snooze_deal, card.id, until=until, reason=reason, user=user):
-                flash("success", f"Flag on {card.name} snoozed until {until:%Y-%m-%d} by {user}.")
+            actor = need_actor()
+            if actor and write(pipeline.snooze_deal, card.id, until=until, reason=reason, actor=actor):
+                flash("success", f"Flag on {card.name} snoozed until {until:%Y-%m-%d} by {actor.name}.")
             st.rerun()
 
 
@@ -165,7 +169,7 @@ risk = b2.selectbox("Flag", options=[None, *STAGE_KEYS], key="pipeline_risk",
                     format_func=lambda v: "All flags" if v is None else fmt.risk_badge(None if v == "unassessed" else v, v == "snoozed"))
 stage = stage or stages[0].stage
 offset = page_offset("pipeline_board_page", PAGE_SIZE, filters=(owner_id, stage, risk))
-deals = read(pipeline.stage_deals, stage=stage, owner_id=owner_id, risk=risk, limit=PAGE_SIZE, offset=offset)
+deals = read(pipeline.stage_deals, stage=stage, actor=viewer, owner_id=owner_id, risk=risk, limit=PAGE_SIZE, offset=offset)
 if not deals.rows:
     st.info("No open deals in this stage with this flag." if risk else "No open deals in this stage.", icon="💡")
 else:
@@ -197,8 +201,8 @@ else:
                 cols[0].markdown(f"💤 **{card.name}** until {fmt.when(card.snoozed_until)} by {card.snoozed_by}")
                 cols[0].text(f"Reason: {card.snooze_reason or ''}")
                 if cols[1].button("Resume now", key=f"resume_{card.id}"):
-                    user = need_user()
-                    if user and write(pipeline.resume_deal_flag, card.id, user=user):
+                    actor = need_actor()
+                    if actor and write(pipeline.resume_deal_flag, card.id, actor=actor):
                         flash("success", f"Flag on {card.name} shows again.")
                     st.rerun()
 
@@ -211,8 +215,8 @@ with st.expander("Exchange rates and reporting currency"):
     chosen_currency = r1.selectbox("Reporting currency", codes, index=codes.index(board.currency) if board.currency in codes else 0,
                                    key="fx_reporting")
     if chosen_currency != board.currency and r1.button("Use for every total", key="fx_reporting_save"):
-        user = need_user()
-        if user and write(fx.set_reporting_currency, chosen_currency, user=user):
+        actor = need_actor()
+        if actor and write(fx.set_reporting_currency, chosen_currency, actor=actor):
             flash("success", f"Totals are now shown in {chosen_currency}.")
         st.rerun()
     r2.caption(f"Rates are units of each currency per 1 EUR. Built in: {fx.DEFAULT_RATES_SOURCE}; enter a newer rate or "
@@ -230,15 +234,15 @@ with st.expander("Exchange rates and reporting currency"):
         value = f2.text_input("Units per 1 EUR", placeholder="0.8464", key="fx_value")
         when = f3.date_input("Rate date", value=clock.now().date(), max_value=clock.now().date(), key="fx_date")
         if st.form_submit_button("Save rate"):
-            user = need_user()
-            if user and write(fx.set_rate, code, value, rate_date=when, user=user):
+            actor = need_actor()
+            if actor and write(fx.set_rate, code, value, rate_date=when, actor=actor):
                 flash("success", f"{code.upper()} rate of {when:%Y-%m-%d} saved.")
             st.rerun()
     rates_file = st.file_uploader("Upload rates (CSV)", type=["csv"], key="fx_upload")
     if rates_file is not None and st.button("Store these rates", key="fx_upload_save"):
-        user = need_user()
-        if user:
-            stored_rates = write(fx.import_rates_csv, rates_file.getvalue(), user=user, filename=rates_file.name)
+        actor = need_actor()
+        if actor:
+            stored_rates = write(fx.import_rates_csv, rates_file.getvalue(), actor=actor, filename=rates_file.name)
             if stored_rates is not None:
                 flash("success", f"{stored_rates} rate(s) stored from {rates_file.name}.")
             st.rerun()

@@ -8,12 +8,16 @@ from crm_core.services import records
 from ui import format as fmt
 from ui.data import read, read_or_error
 from ui.layout import empty_state, page_header
+from ui.session import current_actor
 
 KIND_ICONS = {"activity": "👣", "email": "✉️", "meeting": "📅", "task": "☑️", "score": "🎯", "stage": "➡️", "decision": "🤖"}
 STEP = 100
 
 page_header("Contact and deal detail", "Find a contact or a deal; its timeline shows activities, emails, meetings, tasks, "
             "scores, stage changes and agent decisions.")
+viewer = current_actor()  # a rep finds and opens only their own records
+if viewer is None:
+    st.stop()
 
 
 def _param(name: str) -> int | None:
@@ -28,7 +32,7 @@ def open_record(kind: str, record_id: int) -> None:
 
 query = st.text_input("Find", placeholder="name, email, company, deal name or id", key="detail_search")
 if query:
-    hits = read(records.search_records, query)
+    hits = read(records.search_records, query, actor=viewer)
     if not hits:
         st.info(f"Nothing matches “{query}”.", icon="🔎")
     for hit in hits:
@@ -58,7 +62,7 @@ def timeline(events: list[records.TimelineEvent], key: str) -> None:
 limit = int(st.session_state.get("detail_limit", STEP))
 
 if deal_id is not None:
-    deal = read_or_error(records.deal_detail, deal_id)
+    deal = read_or_error(records.deal_detail, deal_id, actor=viewer)
     if deal is None:
         st.stop()
     st.header(f"💼 {deal.name}")
@@ -78,9 +82,9 @@ if deal_id is not None:
     if deal.primary_contact_id:
         st.button(f"👤 {deal.primary_contact}", key="detail_to_contact", on_click=open_record, args=("contact", deal.primary_contact_id))
     st.subheader("Timeline")
-    timeline(read(records.deal_timeline, deal_id, limit=limit), "detail_deal")
+    timeline(read(records.deal_timeline, deal_id, actor=viewer, limit=limit), "detail_deal")
 else:
-    contact = read_or_error(records.contact_detail, contact_id)
+    contact = read_or_error(records.contact_detail, contact_id, actor=viewer)
     if contact is None:
         st.stop()
     st.header(f"👤 {contact.name}")
@@ -98,7 +102,7 @@ else:
             st.button(f"{fmt.risk_badge(d.risk) if d.status == 'open' else d.status} · {d.name} · {d.stage} · {fmt.money(d.amount, d.currency)}",
                       key=f"detail_to_deal_{d.id}", on_click=open_record, args=("deal", d.id))
     st.subheader("Timeline")
-    timeline(read(records.contact_timeline, contact_id, limit=limit), "detail_contact")
+    timeline(read(records.contact_timeline, contact_id, actor=viewer, limit=limit), "detail_contact")
 
 if st.button("Show older events", key="detail_more"):
     st.session_state["detail_limit"] = limit + STEP

@@ -57,7 +57,7 @@ def test_snippet_posts_a_form_fill_then_page_views_from_another_origin(sqlite_st
     threading.Thread(target=site.serve_forever, daemon=True).start()
     monkeypatch.setenv("CRM_API_CORS_ORIGINS", origin)
     with unit_of_work() as s:
-        _view, key = create_source(s, "website", kind="browser", actor=Actor.system("tests"))
+        _view, key = create_source(s, "website", kind="browser", actor=Actor(user_id=None, name="Ada Admin", role="admin", via="cli"))
     try:
         with running_api() as api:
             (tmp_path / "pricing.html").write_text(PAGE.format(api=api, key=key))

@@ -230,7 +230,7 @@ def test_the_activity_page_service_lists_deliveries_and_counts(store):
     from crm_core.services import integrations
 
     with unit_of_work() as s:
-        outbound.create_subscription(s, "https://hooks.example.com/crm", ["decision.queued"], actor=Actor.system("tests"))
+        outbound.create_subscription(s, "https://hooks.example.com/crm", ["decision.queued"], actor=Actor(user_id=None, name="Ada Admin", role="admin", via="cli"))
     _follow()
     _queued_risk_flag()
     assert _follow() == 1

@@ -24,7 +24,8 @@ from fakes.crm_records import envelope, seed
 
 def test_each_role_has_exactly_its_rights():
     assert rights_of("rep") == {"decide_own_low", "own_tokens"}
-    assert rights_of("manager") == {"decide_own_low", "decide_any", "decide_critical", "view_all", "act_on_any", "own_tokens"}
+    assert rights_of("manager") == {"decide_own_low", "decide_any", "decide_critical", "view_all", "act_on_any", "own_tokens",
+                                    "import_data", "edit_exchange_rates"}
     assert rights_of("admin") == {r.name for r in RIGHTS}
     assert rights_of("system") == frozenset()
     assert all(r.description and r.roles <= set(ROLES) for r in RIGHTS)

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from auth_helpers import sign_in
+from auth_helpers import MANAGER, sign_in
 from crm_core import clock
+from crm_core.auth import Actor
 from crm_core.db import dispose_engines, migrate, unit_of_work
 from crm_core.demo import seed_demo
 from crm_core.errors import UserError
@@ -22,6 +23,7 @@ from ui import format as fmt
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 1, 9, 0)
+MORGAN = Actor(user_id=None, name="Morgan Lee", role="manager", via="password")
 
 
 @pytest.fixture(autouse=True)
@@ -42,14 +44,14 @@ def test_built_in_rates_convert_through_the_euro_and_a_newer_stored_rate_wins(st
     assert table.convert(100, "GBP", "USD") == pytest.approx(100 / 0.84638 * 1.0705)
     assert table.convert(100, "EUR", "EUR") == 100 and table.convert(100, "VND", "USD") is None
     with unit_of_work() as s:
-        fx.set_rate(s, "usd", "1.10", rate_date=date(2026, 11, 30), user="Morgan Lee")
-        fx.set_rate(s, "USD", 1.05, rate_date=date(2026, 1, 2), user="Morgan Lee")  # older: kept, not used
+        fx.set_rate(s, "usd", "1.10", rate_date=date(2026, 11, 30), actor=MORGAN)
+        fx.set_rate(s, "USD", 1.05, rate_date=date(2026, 1, 2), actor=MORGAN)  # older: kept, not used
     with unit_of_work(readonly=True) as s:
         table = fx.rate_table(s)
         entry = s.scalars(select(AuditEntry).where(AuditEntry.event == "fx.rate_set")).first()
     usd = table.rates["USD"]
     assert (usd.units_per_eur, usd.rate_date, usd.source, usd.built_in) == (1.10, date(2026, 11, 30), "entered by Morgan Lee", False)
-    assert entry.actor == "Morgan Lee" and entry.details["currency"] == "USD"
+    assert entry.actor == "Morgan Lee (password)" and entry.details["currency"] == "USD"
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -60,23 +62,23 @@ def test_built_in_rates_convert_through_the_euro_and_a_newer_stored_rate_wins(st
 ])
 def test_bad_rates_are_refused_with_the_reason(store, args, message):
     with unit_of_work() as s, pytest.raises(UserError, match=message):
-        fx.set_rate(s, *args, rate_date=date(2026, 11, 30), user="Morgan Lee")
+        fx.set_rate(s, *args, rate_date=date(2026, 11, 30), actor=MORGAN)
 
 
 def test_a_future_rate_date_is_refused(store):
     with unit_of_work() as s, pytest.raises(UserError, match="in the future"):
-        fx.set_rate(s, "USD", "1.1", rate_date=date(2027, 1, 1), user="Morgan Lee")
+        fx.set_rate(s, "USD", "1.1", rate_date=date(2027, 1, 1), actor=MORGAN)
 
 
 def test_a_rates_csv_stores_all_rows_or_none(store):
     good = b"currency,units_per_eur,date,source\nGBP,0.83,2026-11-28,ECB\nVND,27000,2026-11-28,\n"
     with unit_of_work() as s:
-        assert fx.import_rates_csv(s, good, user="Morgan Lee", filename="ecb.csv") == 2
+        assert fx.import_rates_csv(s, good, actor=MORGAN, filename="ecb.csv") == 2
     bad = b"currency,units_per_eur,date\nCHF,0.93,2026-11-28\nJPY,lots,2026-11-28\n"
     with unit_of_work() as s, pytest.raises(UserError, match=r"bad.csv, row 3: JPY: 'lots' is not a number.*nothing was stored"):
-        fx.import_rates_csv(s, bad, user="Morgan Lee", filename="bad.csv")
+        fx.import_rates_csv(s, bad, actor=MORGAN, filename="bad.csv")
     with unit_of_work() as s, pytest.raises(UserError, match="missing column"):
-        fx.import_rates_csv(s, b"code,rate\nGBP,0.8\n", user="Morgan Lee", filename="x.csv")
+        fx.import_rates_csv(s, b"code,rate\nGBP,0.8\n", actor=MORGAN, filename="x.csv")
     with unit_of_work(readonly=True) as s:
         stored = {(r.currency, r.source) for r in s.scalars(select(ExchangeRate))}
     assert stored == {("GBP", "ECB"), ("VND", "ecb.csv, uploaded by Morgan Lee")}
@@ -89,8 +91,8 @@ def test_a_currency_without_a_rate_is_left_out_of_the_total_and_counted(store):
         _open(s, "eur", 1000, "EUR")
         _open(s, "dong", 5_000_000, "VND")
     with unit_of_work(readonly=True) as s:
-        board = pipeline.pipeline_board(s)
-        card = pipeline.stage_deals(s, stage="Demo").rows
+        board = pipeline.pipeline_board(s, actor=MANAGER)
+        card = pipeline.stage_deals(s, stage="Demo", actor=MANAGER).rows
     assert board.currency == "USD" and board.open_deals == 4
     assert board.amount == pytest.approx(2000 + 1000 * 1.0705)
     assert board.missing_rates == ["VND"] and board.unconverted_deals == 1
@@ -103,10 +105,10 @@ def test_the_reporting_currency_is_a_setting_and_totals_follow_it(store):
         _open(s, "usd", 2141, "USD")
         _open(s, "gbp", 846.38, "GBP")
         with pytest.raises(UserError, match="no exchange rate for VND"):
-            fx.set_reporting_currency(s, "VND", user="Morgan Lee")
-        fx.set_reporting_currency(s, "eur", user="Morgan Lee")
+            fx.set_reporting_currency(s, "VND", actor=MORGAN)
+        fx.set_reporting_currency(s, "eur", actor=MORGAN)
     with unit_of_work(readonly=True) as s:
-        board = pipeline.pipeline_board(s)
+        board = pipeline.pipeline_board(s, actor=MANAGER)
     assert board.currency == "EUR" and board.amount == pytest.approx(3000, rel=1e-6)
     assert [(t.currency, t.amount, t.converted) for t in board.by_currency] == [
         ("USD", pytest.approx(2141), pytest.approx(2000)), ("GBP", pytest.approx(846.38), pytest.approx(1000))]
@@ -134,7 +136,7 @@ def test_pipeline_health_headline_is_one_number_in_the_reporting_currency_on_the
     url = f"sqlite:///{path}"
     monkeypatch.setenv("CRM_DATABASE_URL", url)
     with unit_of_work(readonly=True) as s:
-        board = pipeline.pipeline_board(s)
+        board = pipeline.pipeline_board(s, actor=MANAGER)
         manager = s.scalar(select(User.name).where(User.role == "manager").order_by(User.id))
     currencies = {t.currency for t in board.by_currency}
     assert len(currencies) >= 3 and not board.missing_rates

@@ -7,11 +7,25 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from auth_helpers import add_user
 from crm_core.cli import build_parser, main
 from crm_core.db import unit_of_work
 from crm_core.models import Account, AuditEntry, Contact, Deal, Decision, User
 
 FIXTURES = Path(__file__).parent / "fixtures" / "csv"
+IMPORTER = "Ivy Importer"
+
+
+@pytest.fixture(autouse=True)
+def _importer(request, monkeypatch):
+    """Imports run as a real user with the right import_data: a manager named by CRM_USER, as in a script."""
+    if "store" not in request.fixturenames:
+        return
+    request.getfixturevalue("store")
+    with unit_of_work() as session:
+        add_user(session, IMPORTER, "manager")
+        add_user(session, "Rita Rep", "rep")
+    monkeypatch.setenv("CRM_USER", IMPORTER)
 
 
 def store_state() -> dict[str, object]:
@@ -123,3 +137,22 @@ def test_a_missing_mapping_file_is_a_clear_error(store, capsys):
 def test_help_lists_import_and_export():
     text = build_parser().format_help()
     assert "import" in text and "export" in text
+
+
+def test_an_import_acts_as_a_real_user_with_the_right_import_data(store, capsys, monkeypatch):
+    before = store_state()
+    assert main(["import", "contacts", str(FIXTURES / "hubspot_contacts.csv"), "--as", "Rita Rep"]) == 2
+    err = capsys.readouterr().err
+    assert "Rita Rep (a rep) cannot import hubspot_contacts.csv" in err and "import_data" in err
+    assert main(["import", "contacts", str(FIXTURES / "hubspot_contacts.csv"), "--as", "Mallory"]) == 2
+    assert "is not a user of this CRM" in capsys.readouterr().err
+    monkeypatch.delenv("CRM_USER")
+    assert main(["import", "contacts", str(FIXTURES / "hubspot_contacts.csv")]) == 2
+    assert "say who you are with --as NAME" in capsys.readouterr().err
+    assert store_state() == before
+    # A dry run writes nothing and needs no one.
+    assert main(["import", "contacts", str(FIXTURES / "hubspot_contacts.csv"), "--dry-run"]) == 0
+    assert main(["import", "contacts", str(FIXTURES / "hubspot_contacts.csv"), "--as", IMPORTER]) == 0
+    with unit_of_work(readonly=True) as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.event == "import.applied")).one()
+    assert entry.actor == f"{IMPORTER} (cli)"

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from agents.scheduler import planners
+from auth_helpers import MANAGER, add_user
 from crm_core import clock
 from crm_core.db import unit_of_work
 from crm_core.importing import apply_import, plan_import, read_csv
@@ -50,7 +51,7 @@ def test_history_import_closes_stale_open_deals_keeps_recent_ones_live_and_is_id
                                          "contacts_live": 0, "activities": 0}
     with unit_of_work(readonly=True) as s:
         deals = {d.external_id: d for d in s.scalars(select(Deal))}
-        board = pipeline.pipeline_board(s)
+        board = pipeline.pipeline_board(s, actor=MANAGER)
     assert {k: d.status for k, d in deals.items()} == {"D1": "lost", "D2": "open", "D3": "lost", "D4": "won"}
     assert deals["D1"].closed_at == datetime(2023, 3, 1) + timedelta(days=365)  # the day it went stale
     assert deals["D1"].stage == "Proposal" and deals["D1"].attributes == {}     # no marker the learners could read
@@ -138,12 +139,14 @@ def test_id_runs_are_compact():
 def test_the_cli_offers_history_and_imports_with_as_history(store, tmp_path, capsys):
     from crm_core.cli import main
 
+    with unit_of_work() as s:
+        add_user(s, "Morgan Lee", "manager")
     path = tmp_path / "deals.csv"
     path.write_text(DEALS)
     assert main(["import", "deals", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "1 open deal was last touched more than a year ago" in out and "hint: --as-history" in out
-    assert main(["import", "deals", str(path), "--as-history"]) == 0
+    assert main(["import", "deals", str(path), "--as-history", "--as", "Morgan Lee"]) == 0
     out = capsys.readouterr().out
     assert "as history: 2 stale open deals recorded as lost, 1 closed deals, 1 recent open deals stay live" in out
     with unit_of_work(readonly=True) as s:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 from streamlit.testing.v1 import AppTest
 
+from auth_helpers import MANAGER as MANAGER_ACTOR
 from auth_helpers import sign_in
 from crm_core import clock
 from crm_core.cli import main
@@ -105,6 +106,7 @@ def test_maven_import_from_the_page_gives_the_same_store_as_the_cli(sqlite_store
 
     _manager(cli_store)
     monkeypatch.setenv("CRM_DATABASE_URL", cli_store)
+    monkeypatch.setenv("CRM_USER", MANAGER)  # the CLI imports as a real user with the right import_data
     assert main(["import", "accounts", str(maven / "accounts.csv"), "--mapping", str(ROOT / "mappings/maven_accounts.json")]) == 0
     assert main(["import", "deals", str(maven / "sales_pipeline.csv"), "--mapping", str(ROOT / "mappings/maven_pipeline.json")]) == 0
     dispose_engines()
@@ -158,13 +160,13 @@ def test_history_import_from_the_page_adds_no_open_deal_decision_or_audit_row_pe
     assert _audit_rows() == before + 1  # one entry for 8,800 rows
     assert any(e.label.startswith("Data quality after this import: the book scores") for e in at.expander)
     with unit_of_work(readonly=True) as s:
-        board = pipeline.pipeline_board(s)
+        board = pipeline.pipeline_board(s, actor=MANAGER_ACTOR)
         assert board.open_deals == 0
         assert s.scalar(select(func.count()).select_from(Deal).where(Deal.status == "lost")) == 2473 + 2089
         assert s.scalar(select(func.count()).select_from(Decision)) == 0
         entry = s.scalars(select(AuditEntry).where(AuditEntry.event == "import.applied")).one()
         batch = s.scalars(select(ImportBatch)).one()
-    assert entry.details["as_history"] and entry.actor == MANAGER
+    assert entry.details["as_history"] and entry.actor == f"{MANAGER} (password)"
     assert batch.historical and batch.created_ids == {"deals": [[1, 8800]]}
 
 

@@ -251,7 +251,7 @@ def test_snoozing_a_red_flag_records_date_reason_and_user(book):
         entry = s.scalars(select(AuditEntry).where(AuditEntry.event == "deal.risk_snoozed")).one()
     assert deal.risk_snoozed_until == clock.now().date() + timedelta(days=7)
     assert deal.risk_snooze_reason == "buyer on holiday until the 14th" and deal.risk_snoozed_by == book.manager
-    assert entry.actor == book.manager
+    assert entry.actor == f"{book.manager} (password)"
     assert any("snoozed until" in s.value for s in at.success)
     assert any(m.label == "Red flags" and m.value == "3" for m in at.metric)
 
@@ -451,7 +451,7 @@ def test_import_maps_dry_runs_lists_bad_rows_and_imports_the_good_ones(book):
     with unit_of_work(readonly=True) as s:
         assert s.scalar(select(Contact).where(Contact.email_normalized == "zoe.quinn@newco.example")) is not None
         entry = s.scalars(select(AuditEntry).where(AuditEntry.event == "import.applied")).one()
-    assert entry.actor == book.manager
+    assert entry.actor == f"{book.manager} (password)"
 
 
 def test_an_unreadable_upload_shows_the_reason(book):

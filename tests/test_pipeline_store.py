@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from auth_helpers import MANAGER
 from crm_core.contexts import pipeline as builder
 from crm_core.db import unit_of_work
 from crm_core.models import Account, Activity, Deal, Decision, Email, ModelSnapshot, StageHistory, User
@@ -149,7 +150,7 @@ def test_a_run_flags_every_open_deal_through_oversight_and_respects_snoozes_and_
         if flag.status == "executed":
             assert s.get(Deal, snoozed_id).risk == "red"
             with clock.frozen_at(NOW):
-                board = pipeline_board(s)
+                board = pipeline_board(s, actor=MANAGER)
             assert board.flags["red"] >= 1 and any(c.id == snoozed_id for c in board.red_list)
 
 
@@ -171,7 +172,7 @@ def test_on_the_demo_book_every_open_deal_is_flagged_some_alone_and_red_escalati
             queued_escalations = [r for r in rows if r.escalation and r.status == "queued"]
             assert executed_flags and queued_escalations
             flagged = s.scalar(select(func.count(Deal.id)).where(Deal.status == "open", Deal.risk.is_not(None)))
-            board = pipeline_board(s)
+            board = pipeline_board(s, actor=MANAGER)
             assert board.flags["red"] + board.flags["amber"] + board.flags["green"] == flagged == len(executed_flags)
 
 

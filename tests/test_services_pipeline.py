@@ -7,11 +7,15 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from auth_helpers import MANAGER
 from crm_core import clock
+from crm_core.auth import Actor
 from crm_core.db import unit_of_work
 from crm_core.errors import NotFound, UserError
 from crm_core.models import AuditEntry, Deal, StageHistory, User
 from crm_core.services import pipeline
+
+ANN = Actor(user_id=None, name="Ann", role="manager", via="password")
 
 NOW = datetime(2026, 11, 20, 12, 0)
 PATH = ("Qualify", "Demo", "Proposal")
@@ -54,7 +58,7 @@ def test_weighted_value_uses_each_stage_historical_win_rate(store):
         _deal(s, "open demo", stage="Demo", amount=10_000)
         _deal(s, "open proposal", stage="Proposal", amount=20_000)
     with unit_of_work(readonly=True) as s:
-        board = pipeline.pipeline_board(s)
+        board = pipeline.pipeline_board(s, actor=MANAGER)
     by_stage = {st.stage: st for st in board.stages}
     # Demo and Proposal were passed by the 10 late deals (8 won); Qualify by all 22 (14 won).
     assert by_stage["Demo"].win_rate == pytest.approx(8 / 10)
@@ -69,7 +73,7 @@ def test_stage_with_too_few_closed_deals_falls_back_to_the_book_rate_and_says_so
         _closed(s, 3, 1, through=("Qualify",))
         _deal(s, "open", stage="Qualify", amount=1000)
     with unit_of_work(readonly=True) as s:
-        stage = pipeline.pipeline_board(s).stages[0]
+        stage = pipeline.pipeline_board(s, actor=MANAGER).stages[0]
     assert stage.win_rate == pytest.approx(0.75)
     assert "book-wide" in stage.win_rate_basis and "fewer than" in stage.win_rate_basis
 
@@ -78,7 +82,7 @@ def test_no_closed_deals_leaves_weighted_unknown(store):
     with unit_of_work() as s:
         _deal(s, "only", stage="Qualify", amount=1000)
     with unit_of_work(readonly=True) as s:
-        board = pipeline.pipeline_board(s)
+        board = pipeline.pipeline_board(s, actor=MANAGER)
     assert board.stages[0].win_rate is None and board.stages[0].weighted is None
     assert board.weighted == 0 and board.amount == 1000
 
@@ -90,7 +94,7 @@ def test_stages_follow_the_order_deals_move_through_them(store):
         _deal(s, "b", stage="Demo")
         _deal(s, "no history", stage="Aardvark", path=())
     with unit_of_work(readonly=True) as s:
-        assert [st.stage for st in pipeline.pipeline_board(s).stages] == ["Qualify", "Demo", "Proposal", "Aardvark"]
+        assert [st.stage for st in pipeline.pipeline_board(s, actor=MANAGER).stages] == ["Qualify", "Demo", "Proposal", "Aardvark"]
 
 
 def test_flags_are_counted_per_stage_and_snoozed_flags_leave_the_red_list(store):
@@ -102,7 +106,7 @@ def test_flags_are_counted_per_stage_and_snoozed_flags_leave_the_red_list(store)
         _deal(s, "amber", stage="Demo", risk="amber")
         _deal(s, "none", stage="Demo")
     with unit_of_work(readonly=True) as s:
-        board = pipeline.pipeline_board(s)
+        board = pipeline.pipeline_board(s, actor=MANAGER)
     demo = board.stages[0]
     assert (demo.red, demo.amber, demo.green, demo.snoozed, demo.unassessed) == (3, 1, 0, 1, 1)
     assert board.flags == {"red": 3, "amber": 1, "green": 0, "unassessed": 1, "snoozed": 1}
@@ -120,7 +124,7 @@ def test_board_filters_by_owner(store):
         _deal(s, "bob's", stage="Demo", owner=bob.id, amount=200, risk="red")
         ann_id = ann.id
     with unit_of_work(readonly=True) as s:
-        board = pipeline.pipeline_board(s, ann_id)
+        board = pipeline.pipeline_board(s, ann_id, actor=MANAGER)
     assert board.open_deals == 1 and board.amount == 100 and [c.name for c in board.red_list] == ["ann's"]
     assert board.red_list[0].owner == "Ann"
 
@@ -132,7 +136,7 @@ def test_totals_are_converted_to_the_reporting_currency_and_originals_kept(store
         _deal(s, "usd 2", stage="Demo", amount=100)
         _deal(s, "eur", stage="Demo", amount=5000, currency="EUR")
     with unit_of_work(readonly=True) as s:
-        board = pipeline.pipeline_board(s)
+        board = pipeline.pipeline_board(s, actor=MANAGER)
     # The built-in ECB rates of 2024-06-28: 1 EUR = 1.0705 USD.
     assert board.currency == "USD" and board.amount == pytest.approx(200 + 5000 * 1.0705)
     assert board.other_currency_deals == 1 and board.open_deals == 3 and board.unconverted_deals == 0
@@ -154,7 +158,7 @@ def test_time_in_stage_is_compared_with_similar_deals_then_the_whole_stage(store
         _deal(s, "core now", stage="Demo", product="Core", entered_days_ago=30)
         _deal(s, "edge now", stage="Demo", product="Edge", entered_days_ago=4)
     with unit_of_work(readonly=True) as s:
-        rows = {c.name: c for c in pipeline.stage_deals(s, stage="Demo").rows}
+        rows = {c.name: c for c in pipeline.stage_deals(s, actor=MANAGER, stage="Demo").rows}
     core, edge = rows["core now"], rows["edge now"]
     assert core.days_in_stage == pytest.approx(30) and core.similar_avg_days == pytest.approx(10)
     assert core.similar_basis.startswith("Core deals in Demo (5 stays)")
@@ -169,9 +173,9 @@ def test_stage_deals_put_the_worst_flag_first_and_page(store):
         _deal(s, "red", stage="Demo", risk="red", amount=5)
         _deal(s, "other stage", stage="Qualify", risk="red")
     with unit_of_work(readonly=True) as s:
-        first = pipeline.stage_deals(s, stage="Demo", limit=2)
-        second = pipeline.stage_deals(s, stage="Demo", limit=2, offset=2)
-        reds = pipeline.stage_deals(s, stage="Demo", risk="red")
+        first = pipeline.stage_deals(s, actor=MANAGER, stage="Demo", limit=2)
+        second = pipeline.stage_deals(s, actor=MANAGER, stage="Demo", limit=2, offset=2)
+        reds = pipeline.stage_deals(s, actor=MANAGER, stage="Demo", risk="red")
     assert first.total == 3 and [c.name for c in first.rows] == ["red", "amber"]
     assert [c.name for c in second.rows] == ["green"]
     assert [c.name for c in reds.rows] == ["red"]
@@ -182,32 +186,31 @@ def test_snoozing_hides_the_flag_until_the_resume_date_and_is_audited(store):
         deal_id = _deal(s, "late", stage="Demo", risk="red").id
     resume = NOW.date() + timedelta(days=7)
     with unit_of_work() as s:
-        card = pipeline.snooze_deal(s, deal_id, until=resume, reason="buyer on holiday", user="Ann")
+        card = pipeline.snooze_deal(s, deal_id, until=resume, reason="buyer on holiday", actor=ANN)
     assert card.risk == "snoozed" and card.flag == "red" and card.snoozed_by == "Ann"
     with unit_of_work(readonly=True) as s:
-        assert pipeline.pipeline_board(s).red_total == 0
+        assert pipeline.pipeline_board(s, actor=MANAGER).red_total == 0
         entry = s.scalars(select(AuditEntry).where(AuditEntry.event == "deal.risk_snoozed")).one()
-    assert entry.actor == "Ann" and entry.subject_id == deal_id and entry.details["reason"] == "buyer on holiday"
+    assert entry.actor == "Ann (password)" and entry.details["via"] == "password" and entry.subject_id == deal_id and entry.details["reason"] == "buyer on holiday"
     with clock.frozen_at(datetime.combine(resume, datetime.min.time())), unit_of_work(readonly=True) as s:
         # On the resume date the flag is back.
-        assert pipeline.pipeline_board(s).red_total == 1
+        assert pipeline.pipeline_board(s, actor=MANAGER).red_total == 1
 
 
 def test_resume_ends_a_snooze_now(store):
     with unit_of_work() as s:
         deal_id = _deal(s, "late", stage="Demo", risk="amber", snoozed_until=NOW.date() + timedelta(days=3)).id
     with unit_of_work() as s:
-        card = pipeline.resume_deal_flag(s, deal_id, user="Ann")
+        card = pipeline.resume_deal_flag(s, deal_id, actor=ANN)
     assert card.risk == "amber" and card.snoozed_until is None
     with unit_of_work() as s, pytest.raises(UserError, match="not snoozed"):
-        pipeline.resume_deal_flag(s, deal_id, user="Ann")
+        pipeline.resume_deal_flag(s, deal_id, actor=ANN)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"until": NOW.date(), "reason": "x", "user": "Ann"}, "must be after today"),
-    ({"until": NOW.date() + timedelta(days=400), "reason": "x", "user": "Ann"}, "more than 180 days"),
-    ({"until": NOW.date() + timedelta(days=3), "reason": "  ", "user": "Ann"}, "give a reason"),
-    ({"until": NOW.date() + timedelta(days=3), "reason": "x", "user": ""}, "pick your name"),
+    ({"until": NOW.date(), "reason": "x", "actor": ANN}, "must be after today"),
+    ({"until": NOW.date() + timedelta(days=400), "reason": "x", "actor": ANN}, "more than 180 days"),
+    ({"until": NOW.date() + timedelta(days=3), "reason": "  ", "actor": ANN}, "give a reason"),
 ])
 def test_snooze_refuses_bad_input_with_a_clear_message(store, kwargs, message):
     with unit_of_work() as s:
@@ -222,17 +225,17 @@ def test_snooze_refuses_green_unflagged_closed_and_missing_deals(store):
         closed = _deal(s, "won", stage="Closed Won", status="won", risk="red", path=("Closed Won",)).id
     until = NOW.date() + timedelta(days=2)
     with unit_of_work() as s, pytest.raises(UserError, match="only amber or red"):
-        pipeline.snooze_deal(s, green, until=until, reason="x", user="Ann")
+        pipeline.snooze_deal(s, green, until=until, reason="x", actor=ANN)
     with unit_of_work() as s, pytest.raises(UserError, match="it is won"):
-        pipeline.snooze_deal(s, closed, until=until, reason="x", user="Ann")
+        pipeline.snooze_deal(s, closed, until=until, reason="x", actor=ANN)
     with unit_of_work() as s, pytest.raises(NotFound, match="deal 999999 not found"):
-        pipeline.snooze_deal(s, 999_999, until=until, reason="x", user="Ann")
+        pipeline.snooze_deal(s, 999_999, until=until, reason="x", actor=ANN)
 
 
 def test_snooze_until_is_a_date(store):
     with unit_of_work() as s:
         deal_id = _deal(s, "late", stage="Demo", risk="red").id
     with unit_of_work() as s:
-        pipeline.snooze_deal(s, deal_id, until=date(2026, 11, 25), reason="call booked", user="Ann")
+        pipeline.snooze_deal(s, deal_id, until=date(2026, 11, 25), reason="call booked", actor=ANN)
     with unit_of_work(readonly=True) as s:
         assert s.get(Deal, deal_id).risk_snoozed_until == date(2026, 11, 25)

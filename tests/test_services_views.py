@@ -10,6 +10,7 @@ from sqlalchemy import select
 from auth_helpers import ADMIN, MANAGER
 from agents.base import DecisionEnvelope, Proposal, ProposedAction, Usage
 from crm_core import clock, oversight
+from crm_core.auth import Actor
 from crm_core.db import unit_of_work
 from crm_core.errors import InvalidTransition, NotFound, PermissionDenied, UserError
 from crm_core.models import (
@@ -28,6 +29,7 @@ from crm_core.models import (
 )
 from crm_core.services import activity_log, agent_ops, approvals, imports, meetings, oversight_settings, records, users
 
+ANN = Actor(user_id=None, name="Ann", role="manager", via="password")
 NOW = datetime(2026, 11, 20, 12, 0)
 
 
@@ -86,12 +88,12 @@ def test_contact_timeline_merges_every_source_newest_first(book):
         s.add(Task(title="Send the quote", contact_id=c, created_at=NOW - timedelta(days=1)))
     submit("follow_up", [task(c)], subject=("contact", c), confidence=0.1)
     with unit_of_work(readonly=True) as s:
-        events = records.contact_timeline(s, c)
+        events = records.contact_timeline(s, c, actor=MANAGER)
     assert [e.kind for e in events] == ["decision", "task", "score", "meeting", "email", "activity"]
     assert events[-1].detail == "url: /pricing" and events[-2].detail == "How much is it?"
     assert "follow_up agent proposed create_task: queued" == events[0].title
     with unit_of_work(readonly=True) as s:
-        assert len(records.contact_timeline(s, c, limit=2)) == 2
+        assert len(records.contact_timeline(s, c, actor=MANAGER, limit=2)) == 2
 
 
 def test_deal_timeline_includes_stage_changes(book):
@@ -100,8 +102,8 @@ def test_deal_timeline_includes_stage_changes(book):
         s.add(StageHistory(deal_id=d, from_stage="Qualify", to_stage="Demo", changed_at=NOW - timedelta(days=1), changed_by="Rita Rep"))
         s.add(Activity(type="call", occurred_at=NOW - timedelta(days=2), deal_id=d))
     with unit_of_work(readonly=True) as s:
-        events = records.deal_timeline(s, d)
-        detail = records.deal_detail(s, d)
+        events = records.deal_timeline(s, d, actor=MANAGER)
+        detail = records.deal_detail(s, d, actor=MANAGER)
     assert [(e.kind, e.title) for e in events] == [("stage", "stage Qualify → Demo"), ("activity", "call")]
     assert detail.primary_contact == "Ann Buyer" and detail.owner == "Rita Rep" and detail.amount == 5000
 
@@ -109,16 +111,16 @@ def test_deal_timeline_includes_stage_changes(book):
 def test_missing_records_are_named_in_the_error(book):
     with unit_of_work(readonly=True) as s:
         with pytest.raises(NotFound, match="contact 999 not found"):
-            records.contact_timeline(s, 999)
+            records.contact_timeline(s, 999, actor=MANAGER)
         with pytest.raises(NotFound, match="deal 999 not found"):
-            records.deal_detail(s, 999)
+            records.deal_detail(s, 999, actor=MANAGER)
 
 
 def test_search_finds_contacts_and_deals_by_text_or_id(book):
     with unit_of_work(readonly=True) as s:
-        by_text = records.search_records(s, "acme")
-        by_id = records.search_records(s, str(book["deal"]))
-        nothing = records.search_records(s, "   ")
+        by_text = records.search_records(s, "acme", actor=MANAGER)
+        by_id = records.search_records(s, str(book["deal"]), actor=MANAGER)
+        nothing = records.search_records(s, "   ", actor=MANAGER)
     assert {(h.kind, h.label) for h in by_text} == {("contact", "Ann Buyer"), ("deal", "Acme renewal")}
     assert ("deal", book["deal"]) in {(h.kind, h.id) for h in by_id}
     assert nothing == []
@@ -126,7 +128,7 @@ def test_search_finds_contacts_and_deals_by_text_or_id(book):
 
 def test_contact_detail_lists_the_contacts_deals(book):
     with unit_of_work(readonly=True) as s:
-        detail = records.contact_detail(s, book["contact"])
+        detail = records.contact_detail(s, book["contact"], actor=MANAGER)
     assert detail.owner == "Rita Rep" and [d.name for d in detail.deals] == ["Acme renewal"]
 
 
@@ -145,7 +147,7 @@ def test_meetings_split_upcoming_with_briefs_and_past_with_action_items(book):
         s.flush()
         s.add(Task(title="Send SSO docs", meeting_id=held.id, kind="action_item", owner_id=book["rep"], due_at=NOW + timedelta(days=1)))
     with unit_of_work(readonly=True) as s:
-        view = meetings.meetings_overview(s)
+        view = meetings.meetings_overview(s, actor=MANAGER)
     assert [m.title for m in view.upcoming] == ["Kick-off", "Review"]
     assert view.upcoming_total == 2 and view.upcoming_with_brief == 1 and view.upcoming[0].brief == "Ann wants SSO."
     assert view.upcoming[0].contact == "Ann Buyer"
@@ -331,10 +333,10 @@ def test_import_wrappers_plan_apply_and_return_the_rejected_rows(store):
     rejects = imports.rejects_csv(plan).decode("utf-8-sig")
     assert rejects.splitlines()[0].startswith("row,errors") and "not-an-email" in rejects
     with unit_of_work() as s, pytest.raises(UserError):
-        imports.run_import(s, plan, user="Ann")
+        imports.run_import(s, plan, actor=ANN)
     seen = []
     with unit_of_work() as s:
-        summary = imports.run_import(s, plan, user="Ann", skip_invalid=True, progress=lambda f, m: seen.append(f))
+        summary = imports.run_import(s, plan, actor=ANN, skip_invalid=True, progress=lambda f, m: seen.append(f))
     assert summary.created == 1 and summary.skipped_invalid == 1 and seen[-1] == 1.0
     with unit_of_work(readonly=True) as s:
         [ann] = s.scalars(select(Contact)).all()

@@ -46,6 +46,12 @@ RIGHTS: tuple[Right, ...] = (
           description="Add users, change roles and passwords, deactivate users, revoke anyone's API tokens"),
     Right(name="own_tokens", roles=frozenset({"rep", "manager", "admin"}),
           description="Issue and revoke your own API tokens for scripts"),
+    Right(name="import_data", roles=frozenset({"manager", "admin"}),
+          description="Import CSV files into the book and save import mappings"),
+    Right(name="edit_exchange_rates", roles=frozenset({"manager", "admin"}),
+          description="Enter or upload exchange rates and choose the reporting currency every total is shown in"),
+    Right(name="manage_integrations", roles=frozenset({"admin"}),
+          description="Add and turn off webhook sources and subscriptions, which see and write every record"),
 )
 RIGHTS_BY_NAME: dict[str, Right] = {r.name: r for r in RIGHTS}
 ROLES: tuple[str, ...] = ("rep", "manager", "admin")
@@ -77,6 +83,25 @@ def visible_owner(actor: Actor) -> int | None:
     return actor.user_id if actor.user_id is not None else -1  # a rep without a user row owns nothing
 
 
+def owner_scope(actor: Actor, owner_id: int | None, *, doing: str) -> int | None:
+    """The owner filter a list really applies: a manager's choice (None = everyone) as asked; for a
+    rep always their own id, and asking for someone else's records is refused (`view_all`)."""
+    own = visible_owner(actor)
+    if own is None:
+        return owner_id
+    if owner_id is not None and owner_id != own:
+        require(actor, "view_all", doing=f"{doing} of someone else")
+    return own
+
+
+def authorize_view(actor: Actor, owner_id: int | None, *, doing: str) -> None:
+    """A rep opens records they own; anyone else's (or nobody's) needs `view_all`."""
+    own = visible_owner(actor)
+    if own is not None and owner_id != own:
+        whose = "a record nobody owns" if owner_id is None else "someone else's record"
+        require(actor, "view_all", doing=f"{doing}: it is {whose}")
+
+
 def authorize_record(actor: Actor, owner_id: int | None, *, doing: str) -> None:
     """A rep acts on records they own; acting on anyone else's (or nobody's) needs `act_on_any`.
 
@@ -95,8 +120,8 @@ def _who(actor: Actor) -> str:
 
 
 def _roles_with(right: str) -> str:
-    roles = [r for r in ROLES if r in RIGHTS_BY_NAME[right].roles]
-    return " or ".join(roles)
+    roles = " or ".join(r for r in ROLES if r in RIGHTS_BY_NAME[right].roles)
+    return ("an " if roles[:1] in ("a", "e", "i", "o", "u") else "a ") + roles
 
 
 def require(actor: Actor, right: str, *, doing: str) -> None:
@@ -104,7 +129,7 @@ def require(actor: Actor, right: str, *, doing: str) -> None:
     if not has_right(actor, right):
         raise PermissionDenied(
             f"{_who(actor)} cannot {doing}: that needs the right \u201c{right}\u201d "
-            f"({RIGHTS_BY_NAME[right].description.lower()}), which a {_roles_with(right)} has",
+            f"({RIGHTS_BY_NAME[right].description.lower()}), which {_roles_with(right)} has",
             right=right,
         )
 

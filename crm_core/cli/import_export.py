@@ -1,8 +1,11 @@
 """import / export: CSV in and out of the store.
 
     python -m crm_core import {accounts,contacts,deals,activities} FILE [--mapping M.json]
-        [--dry-run] [--skip-invalid] [--reject-file F] [--as-history] [--json]
+        [--dry-run] [--skip-invalid] [--reject-file F] [--as-history] [--json] [--as USER]
     python -m crm_core export {contacts,deals,decisions} FILE
+
+An import runs as a real user with the right `import_data` (a manager or an admin): `--as NAME`,
+else the owner of CRM_TOKEN, else CRM_USER. A dry run writes nothing and needs no one.
 
 Exit codes: 0 imported (or a clean dry run), 2 bad input: an unreadable file, a bad mapping,
 or rows with errors (then nothing is imported unless --skip-invalid).
@@ -14,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from crm_core.auth.cli_identity import cli_actor
+from crm_core.auth.rights import require
 from crm_core.db import unit_of_work
 from crm_core.exporting import EXPORT_KINDS, export_csv
 from crm_core.importing import (
@@ -52,6 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(or undated) go in as lost, leads untouched for a year as disqualified, and no agent is "
                         "woken per imported row")
     p.add_argument("--json", action="store_true", help="print the plan and summary as JSON")
+    p.add_argument("--as", dest="as_user", metavar="USER",
+                   help="who imports: an active manager or admin (default: CRM_USER, or CRM_TOKEN's owner); "
+                        "not needed for --dry-run")
     p.set_defaults(func=_import)
 
     e = subparsers.add_parser("export", help="export contacts, deals or decisions as CSV (formula-safe)")
@@ -66,12 +74,17 @@ def _import(args: argparse.Namespace) -> int:
     summary: ImportSummary | None = None
     reject_path: Path | None = None
     with unit_of_work(readonly=args.dry_run) as session:
+        actor = None
+        if not args.dry_run:  # refused before the file is planned: a long plan should not end in "no"
+            doing = f"import {args.file.name}"
+            actor = cli_actor(session, args.as_user, doing=doing)
+            require(actor, "import_data", doing=doing)
         plan = plan_import(session, args.kind, table, mapping, as_history=args.as_history)
         if not args.dry_run:
             if plan.errors and not args.skip_invalid:
                 _report(plan, None, args)
                 raise ImportRejected(plan.filename, plan.errors)
-            summary = apply_import(session, plan, skip_invalid=args.skip_invalid)
+            summary = apply_import(session, plan, skip_invalid=args.skip_invalid, actor=actor.audit_name)
             if summary.errors:
                 reject_path = args.reject_file or Path.cwd() / f"{args.file.stem}.rejected.csv"
                 write_rejects(plan, reject_path, summary.errors)

@@ -8,6 +8,9 @@ newer rates one by one or upload a CSV (`currency,units_per_eur,date[,source]`, 
 https://www.ecb.europa.eu/stats/eurofxref/). The newest stored rate of a currency wins over
 the default; every change is audited.
 
+Changing a rate or the reporting currency needs the right `edit_exchange_rates` (managers and
+admins): every total on the board moves with it.
+
 A currency with no rate at all is never guessed: its deals are left out of the converted
 total and counted, and the page says which currency lacks a rate.
 """
@@ -23,9 +26,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core import clock
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import require
 from crm_core.errors import UserError
 from crm_core.models import Deal, ExchangeRate, ReportingCurrency
-from crm_core.oversight import record
+from crm_core.oversight.audit import record_as
 from crm_core.settings import get_settings
 
 DEFAULT_RATES_DATE = date(2024, 6, 28)
@@ -93,10 +98,10 @@ def rate_table(session: Session) -> RateTable:
 
 
 def set_rate(session: Session, currency: str, units_per_eur: float | Decimal | str, *, rate_date: date,
-             user: str, source: str | None = None) -> Rate:
+             actor: Actor, source: str | None = None) -> Rate:
     """Store one rate (units of `currency` per euro on `rate_date`); replaces that day's rate; audited."""
-    if not user:
-        raise UserError("Pick your name first: a rate change records who made it.")
+    require(actor, "edit_exchange_rates", doing="change an exchange rate")
+    user = actor.name
     code = _code(currency)
     if code == "EUR":
         raise UserError("EUR is the base of the table: its rate is always 1.")
@@ -112,7 +117,7 @@ def set_rate(session: Session, currency: str, units_per_eur: float | Decimal | s
     else:
         row.units_per_eur, row.source, row.updated_by = value, source, user
     session.flush()
-    record(session, "fx.rate_set", actor=user, currency=code, rate_date=rate_date.isoformat(),
+    record_as(session, "fx.rate_set", actor=actor, currency=code, rate_date=rate_date.isoformat(),
            units_per_eur=str(value), old=old, source=source)
     return Rate(currency=code, units_per_eur=float(value), rate_date=rate_date, source=source)
 
@@ -135,11 +140,13 @@ def _date(value: str, where: str) -> date:
         raise UserError(f"{where}: {value!r} is not a date as YYYY-MM-DD") from None
 
 
-def import_rates_csv(session: Session, data: bytes, *, user: str, filename: str = "rates.csv") -> int:
+def import_rates_csv(session: Session, data: bytes, *, actor: Actor, filename: str = "rates.csv") -> int:
     """Rates from a CSV with columns currency, units_per_eur, date (YYYY-MM-DD) and optionally source.
 
     All rows or none: a bad row stops the upload with its row number. Returns rates stored.
     """
+    require(actor, "edit_exchange_rates", doing=f"upload exchange rates from {filename}")
+    user = actor.name
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -172,7 +179,7 @@ def import_rates_csv(session: Session, data: bytes, *, user: str, filename: str 
         if code == "EUR":
             continue
         try:
-            set_rate(session, code, value, rate_date=when, user=user, source=source)
+            set_rate(session, code, value, rate_date=when, actor=actor, source=source)
         except UserError as exc:
             raise UserError(f"{where}: {exc}; nothing was stored") from None
         stored += 1
@@ -194,9 +201,9 @@ def reporting_currency(session: Session) -> str:
     return top[0] if top and top[0] else "USD"
 
 
-def set_reporting_currency(session: Session, currency: str, *, user: str) -> str:
-    if not user:
-        raise UserError("Pick your name first: a change of reporting currency records who made it.")
+def set_reporting_currency(session: Session, currency: str, *, actor: Actor) -> str:
+    require(actor, "edit_exchange_rates", doing="change the reporting currency")
+    user = actor.name
     code = _code(currency)
     if code not in rate_table(session).rates:
         raise UserError(f"There is no exchange rate for {code}: add one first, then make it the reporting currency.")
@@ -207,5 +214,5 @@ def set_reporting_currency(session: Session, currency: str, *, user: str) -> str
     else:
         row.currency, row.updated_by = code, user
     session.flush()
-    record(session, "fx.reporting_currency_set", actor=user, currency=code, old=old)
+    record_as(session, "fx.reporting_currency_set", actor=actor, currency=code, old=old)
     return code

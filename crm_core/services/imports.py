@@ -19,6 +19,8 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from crm_core import importing
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import require
 from crm_core.errors import UserError
 from crm_core.importing import IMPORT_KINDS, ImportMapping, ImportPlan, ImportRejected, ImportSummary, RawTable
 from crm_core.importing.contracts import SPECIAL_KEYS
@@ -168,10 +170,10 @@ def mapping_file(mapping: ImportMapping, kind: str | None = None) -> dict[str, A
     return out
 
 
-def save_mapping(name: str, mapping: ImportMapping, *, kind: str, user: str, overwrite: bool = False) -> MappingPreset:
-    """Keep a mapping for next time under data/mappings (never over a shipped one, never silently over a saved one)."""
-    if not user:
-        raise UserError("Sign in or pick your name first: a saved mapping records who saved it.")
+def save_mapping(name: str, mapping: ImportMapping, *, kind: str, actor: Actor, overwrite: bool = False) -> MappingPreset:
+    """Keep a mapping for next time under data/mappings (never over a shipped one, never silently over a saved one).
+    Needs `import_data`: the saved mappings are everyone's import presets."""
+    require(actor, "import_data", doing="save an import mapping")
     name = (name or "").strip()
     if not _NAME.match(name):
         raise UserError("Give the mapping a name of letters, digits, spaces, dots, dashes or underscores "
@@ -186,7 +188,7 @@ def save_mapping(name: str, mapping: ImportMapping, *, kind: str, user: str, ove
                         "or choose another name.")
     folder.mkdir(parents=True, exist_ok=True)
     body = mapping_file(mapping, kind)
-    body["__saved_by__"] = user
+    body["__saved_by__"] = actor.name
     path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return MappingPreset(name=stem, label=f"{stem} (saved)", source="saved", kind=kind)
 
@@ -295,12 +297,12 @@ def dry_run(session: Session, kind: str, table: RawTable, mapping: ImportMapping
         raise UserError(page_wording(str(exc))) from None
 
 
-def run_import(session: Session, plan: ImportPlan, *, user: str, skip_invalid: bool = False,
+def run_import(session: Session, plan: ImportPlan, *, actor: Actor, skip_invalid: bool = False,
                progress: Callable[[float, str], None] | None = None) -> ImportSummary:
-    if not user:
-        raise UserError(f"{plan.filename}: pick your name in the sidebar first; the import records who ran it")
+    """Write the plan as `actor` (needs `import_data`); the audit and the records name them."""
+    require(actor, "import_data", doing=f"import {plan.filename}")
     try:
-        return importing.apply_import(session, plan, skip_invalid=skip_invalid, progress=progress, actor=user)
+        return importing.apply_import(session, plan, skip_invalid=skip_invalid, progress=progress, actor=actor.audit_name)
     except ImportRejected as exc:
         raise ImportRejected(plan.filename, exc.errors, advice=_PAGE_ADVICE) from None
 

@@ -1,4 +1,6 @@
-"""Meetings: upcoming ones with their briefs, past ones with their action items."""
+"""Meetings: upcoming ones with their briefs, past ones with their action items.
+
+A rep sees the meetings they own; asking for someone else's is refused naming `view_all`."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,6 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from crm_core import clock
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import owner_scope
 from crm_core.models import Contact, Deal, Meeting, Task, User
 
 
@@ -79,9 +83,10 @@ def _query():
     )
 
 
-def meetings_overview(session: Session, *, owner_id: int | None = None, upcoming_limit: int = 20, past_limit: int = 20,
-                      past_offset: int = 0) -> MeetingsOverview:
+def meetings_overview(session: Session, *, actor: Actor, owner_id: int | None = None, upcoming_limit: int = 20,
+                      past_limit: int = 20, past_offset: int = 0) -> MeetingsOverview:
     """Scheduled meetings from now on (soonest first) and past meetings (latest first, paged)."""
+    owner_id = owner_scope(actor, owner_id, doing="see the meetings")
     now = clock.now()
     owner = [Meeting.owner_id == owner_id] if owner_id is not None else []
     upcoming_where = [Meeting.starts_at >= now, Meeting.status != "cancelled", *owner]

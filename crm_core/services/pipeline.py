@@ -8,6 +8,9 @@ passed through that stage and were won. A stage with fewer than `MIN_WIN_RATE_BA
 deals behind it falls back to the book's overall win rate (and says so), because a rate from
 three deals would swing the forecast on noise.
 
+Rights: every call takes the acting user. A rep sees only the deals they own (asking for someone
+else's is refused naming `view_all`) and snoozes only their own deals' flags (`act_on_any`).
+
 A flag is snoozed while today is before `risk_snoozed_until` (the resume date): snoozed deals
 keep their flag but leave the red list until then.
 
@@ -25,9 +28,11 @@ from sqlalchemy import Select, and_, case, func, literal, or_, select, union
 from sqlalchemy.orm import Session
 
 from crm_core import clock
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import authorize_record, authorize_view, owner_scope
 from crm_core.errors import NotFound, UserError
 from crm_core.models import Account, Deal, StageHistory, User
-from crm_core.oversight import record
+from crm_core.oversight.audit import record_as
 from crm_core.services.fx import RateTable, rate_table, reporting_currency
 
 MIN_WIN_RATE_BASIS = 10
@@ -242,8 +247,11 @@ def _cards(session: Session, rows, now: datetime, norms, rates: RateTable | None
 
 # ---- what the page calls ------------------------------------------------------------------------
 
-def pipeline_board(session: Session, owner_id: int | None = None, *, red_limit: int = 25) -> PipelineBoard:
-    """Every open deal summed by stage and flag, the weighted value, and the red list first."""
+def pipeline_board(session: Session, owner_id: int | None = None, *, actor: Actor, red_limit: int = 25) -> PipelineBoard:
+    """Every open deal summed by stage and flag, the weighted value, and the red list first.
+
+    `owner_id` narrows to one owner's deals (None: everyone the actor may see)."""
+    owner_id = owner_scope(actor, owner_id, doing="see the pipeline")
     today = _today()
     now = clock.now()
     currency = reporting_currency(session)
@@ -318,9 +326,11 @@ def pipeline_board(session: Session, owner_id: int | None = None, *, red_limit: 
 
 
 def stage_deals(
-    session: Session, *, stage: str, owner_id: int | None = None, risk: str | None = None, limit: int = 50, offset: int = 0,
+    session: Session, *, stage: str, actor: Actor, owner_id: int | None = None, risk: str | None = None, limit: int = 50,
+    offset: int = 0,
 ) -> DealPage:
     """One stage's open deals, the worst flag and the biggest amount first, one page at a time."""
+    owner_id = owner_scope(actor, owner_id, doing=f"see the deals in {stage}")
     today = _today()
     key = _risk_key(today)
     conds = [*_open_deals(owner_id), Deal.stage == stage]
@@ -334,18 +344,25 @@ def stage_deals(
     return DealPage(rows=_cards(session, rows, clock.now(), stage_duration_norms(session)), total=total)
 
 
-def deal_card(session: Session, deal_id: int) -> DealCard:
-    today = _today()
-    row = session.execute(_card_query(today).where(Deal.id == deal_id)).first()
+def _card(session: Session, deal_id: int) -> DealCard:
+    row = session.execute(_card_query(_today()).where(Deal.id == deal_id)).first()
     if row is None:
         raise NotFound(f"deal {deal_id} not found")
     return _cards(session, [row], clock.now(), stage_duration_norms(session))[0]
 
 
-def snooze_deal(session: Session, deal_id: int, *, until: date, reason: str, user: str) -> DealCard:
-    """Hide an amber or red flag until `until` (the resume date), with the reason; audited."""
-    if not user:
-        raise UserError(f"snooze deal {deal_id}: pick your name in the sidebar first")
+def deal_card(session: Session, deal_id: int, *, actor: Actor) -> DealCard:
+    deal = session.get(Deal, deal_id)
+    if deal is None:
+        raise NotFound(f"deal {deal_id} not found")
+    authorize_view(actor, deal.owner_id, doing="open this deal")
+    return _card(session, deal_id)
+
+
+def snooze_deal(session: Session, deal_id: int, *, until: date, reason: str, actor: Actor) -> DealCard:
+    """Hide an amber or red flag until `until` (the resume date), with the reason; audited as the actor.
+
+    A rep snoozes flags on their own deals only (`act_on_any` for anyone's)."""
     reason = (reason or "").strip()
     if not reason:
         raise UserError(f"snooze deal {deal_id}: give a reason (what makes the flag safe to ignore until {until:%Y-%m-%d})")
@@ -357,6 +374,7 @@ def snooze_deal(session: Session, deal_id: int, *, until: date, reason: str, use
     deal = session.get(Deal, deal_id, with_for_update=True)
     if deal is None:
         raise NotFound(f"deal {deal_id} not found")
+    authorize_record(actor, deal.owner_id, doing="snooze this deal's flag")
     if deal.status != "open":
         raise UserError(f"snooze deal {deal_id} ({deal.name}): it is {deal.status}; only open deals carry flags")
     if deal.risk not in ("amber", "red"):
@@ -364,20 +382,19 @@ def snooze_deal(session: Session, deal_id: int, *, until: date, reason: str, use
     old = {"until": deal.risk_snoozed_until, "reason": deal.risk_snooze_reason, "by": deal.risk_snoozed_by}
     deal.risk_snoozed_until = until
     deal.risk_snooze_reason = reason
-    deal.risk_snoozed_by = user
+    deal.risk_snoozed_by = actor.name
     session.flush()
-    record(session, "deal.risk_snoozed", actor=user, subject_type="deal", subject_id=deal.id,
-           risk=deal.risk, until=until, reason=reason, old=old)
-    return deal_card(session, deal.id)
+    record_as(session, "deal.risk_snoozed", actor=actor, subject_type="deal", subject_id=deal.id,
+              risk=deal.risk, until=until, reason=reason, old=old)
+    return _card(session, deal.id)
 
 
-def resume_deal_flag(session: Session, deal_id: int, *, user: str) -> DealCard:
-    """End a snooze now: the flag shows again; audited."""
-    if not user:
-        raise UserError(f"resume the flag of deal {deal_id}: pick your name in the sidebar first")
+def resume_deal_flag(session: Session, deal_id: int, *, actor: Actor) -> DealCard:
+    """End a snooze now: the flag shows again; audited as the actor (a rep: own deals only)."""
     deal = session.get(Deal, deal_id, with_for_update=True)
     if deal is None:
         raise NotFound(f"deal {deal_id} not found")
+    authorize_record(actor, deal.owner_id, doing="resume this deal's flag")
     if deal.risk_snoozed_until is None or deal.risk_snoozed_until <= _today():
         raise UserError(f"deal {deal_id} ({deal.name}): its flag is not snoozed")
     old = {"until": deal.risk_snoozed_until, "reason": deal.risk_snooze_reason, "by": deal.risk_snoozed_by}
@@ -385,5 +402,5 @@ def resume_deal_flag(session: Session, deal_id: int, *, user: str) -> DealCard:
     deal.risk_snooze_reason = None
     deal.risk_snoozed_by = None
     session.flush()
-    record(session, "deal.risk_unsnoozed", actor=user, subject_type="deal", subject_id=deal.id, old=old)
-    return deal_card(session, deal.id)
+    record_as(session, "deal.risk_unsnoozed", actor=actor, subject_type="deal", subject_id=deal.id, old=old)
+    return _card(session, deal.id)

@@ -4,6 +4,9 @@ A timeline merges activities, emails, meetings, tasks, scores, stage changes and
 decisions, newest first. Each source is read with its own indexed, limited query and the
 results are merged, so a contact with 10,000 page views costs one page of each, not all.
 
+Rights: a rep finds and opens only the contacts and deals they own; opening anyone else's is
+refused naming `view_all`.
+
 Email bodies, notes and transcripts are untrusted text: they are returned as plain strings and
 the pages show them as text, never as markdown.
 """
@@ -17,6 +20,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from crm_core import clock
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import authorize_view, visible_owner
 from crm_core.errors import NotFound
 from crm_core.models import (
     Account,
@@ -116,18 +121,20 @@ def _payload_text(payload: dict[str, Any] | None) -> str:
     return _excerpt(", ".join(f"{k}: {v}" for k, v in payload.items() if v not in (None, "", [], {})))
 
 
-def search_records(session: Session, text: str, *, limit: int = 20) -> list[RecordHit]:
-    """Contacts by name, email or company and deals by name; case-insensitive substring."""
+def search_records(session: Session, text: str, *, actor: Actor, limit: int = 20) -> list[RecordHit]:
+    """Contacts by name, email or company and deals by name; case-insensitive substring.
+    A rep finds their own records only."""
     needle = (text or "").strip().lower()
     if not needle:
         return []
+    own = visible_owner(actor)
     if needle.isdigit():
         hits: list[RecordHit] = []
         contact = session.get(Contact, int(needle))
-        if contact:
+        if contact and (own is None or contact.owner_id == own):
             hits.append(RecordHit(kind="contact", id=contact.id, label=contact.full_name, detail=contact.email or ""))
         deal = session.get(Deal, int(needle))
-        if deal:
+        if deal and (own is None or deal.owner_id == own):
             hits.append(RecordHit(kind="deal", id=deal.id, label=deal.name, detail=f"{deal.stage} · {deal.status}"))
         return hits
     like = f"%{needle}%"
@@ -135,11 +142,13 @@ def search_records(session: Session, text: str, *, limit: int = 20) -> list[Reco
     contacts = session.execute(
         select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Account.name)
         .outerjoin(Account, Account.id == Contact.account_id)
-        .where(or_(name.like(like), Contact.email_normalized.like(like), func.lower(Account.name).like(like)))
+        .where(or_(name.like(like), Contact.email_normalized.like(like), func.lower(Account.name).like(like)),
+               *([Contact.owner_id == own] if own is not None else []))
         .order_by(Contact.score.is_(None), Contact.score.desc(), Contact.id).limit(limit)
     ).all()
     deals = session.execute(
-        select(Deal.id, Deal.name, Deal.stage, Deal.status).where(func.lower(Deal.name).like(like))
+        select(Deal.id, Deal.name, Deal.stage, Deal.status)
+        .where(func.lower(Deal.name).like(like), *([Deal.owner_id == own] if own is not None else []))
         .order_by(Deal.status != "open", Deal.id.desc()).limit(limit)
     ).all()
     out = [RecordHit(kind="contact", id=cid, label=" ".join(p for p in (f, l) if p) or (e or f"contact {cid}"),
@@ -148,10 +157,24 @@ def search_records(session: Session, text: str, *, limit: int = 20) -> list[Reco
     return out
 
 
-def contact_detail(session: Session, contact_id: int) -> ContactDetail:
+def _contact(session: Session, contact_id: int, actor: Actor) -> Contact:
     contact = session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"contact {contact_id} not found")
+    authorize_view(actor, contact.owner_id, doing="open this contact")
+    return contact
+
+
+def _deal(session: Session, deal_id: int, actor: Actor) -> Deal:
+    deal = session.get(Deal, deal_id)
+    if deal is None:
+        raise NotFound(f"deal {deal_id} not found")
+    authorize_view(actor, deal.owner_id, doing="open this deal")
+    return deal
+
+
+def contact_detail(session: Session, contact_id: int, *, actor: Actor) -> ContactDetail:
+    contact = _contact(session, contact_id, actor)
     owner = session.get(User, contact.owner_id) if contact.owner_id else None
     deals = session.scalars(
         select(Deal).where(Deal.primary_contact_id == contact_id).order_by(Deal.status != "open", Deal.id.desc()).limit(50)
@@ -166,7 +189,8 @@ def contact_detail(session: Session, contact_id: int) -> ContactDetail:
     )
 
 
-def deal_detail(session: Session, deal_id: int) -> DealDetail:
+def deal_detail(session: Session, deal_id: int, *, actor: Actor) -> DealDetail:
+    _deal(session, deal_id, actor)
     row = session.execute(
         select(Deal, Account.name, User.name).outerjoin(Account, Account.id == Deal.account_id)
         .outerjoin(User, User.id == Deal.owner_id).where(Deal.id == deal_id)
@@ -239,10 +263,9 @@ def _merge(groups: list[list[TimelineEvent]], limit: int) -> list[TimelineEvent]
     return events[:limit]
 
 
-def contact_timeline(session: Session, contact_id: int, *, limit: int = 100) -> list[TimelineEvent]:
+def contact_timeline(session: Session, contact_id: int, *, actor: Actor, limit: int = 100) -> list[TimelineEvent]:
     """Activities, emails, meetings, tasks, scores and decisions about one contact, newest first."""
-    if session.get(Contact, contact_id) is None:
-        raise NotFound(f"contact {contact_id} not found")
+    _contact(session, contact_id, actor)
     scores = session.scalars(
         select(ScoreHistory).where(ScoreHistory.contact_id == contact_id)
         .order_by(ScoreHistory.scored_at.desc(), ScoreHistory.id.desc()).limit(limit)
@@ -257,10 +280,9 @@ def contact_timeline(session: Session, contact_id: int, *, limit: int = 100) -> 
     ], limit)
 
 
-def deal_timeline(session: Session, deal_id: int, *, limit: int = 100) -> list[TimelineEvent]:
+def deal_timeline(session: Session, deal_id: int, *, actor: Actor, limit: int = 100) -> list[TimelineEvent]:
     """Activities, emails, meetings, tasks, stage changes and decisions about one deal, newest first."""
-    if session.get(Deal, deal_id) is None:
-        raise NotFound(f"deal {deal_id} not found")
+    _deal(session, deal_id, actor)
     stages = session.scalars(
         select(StageHistory).where(StageHistory.deal_id == deal_id)
         .order_by(StageHistory.changed_at.desc(), StageHistory.id.desc()).limit(limit)

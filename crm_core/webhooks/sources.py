@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from crm_core import clock
 from crm_core.auth.actor import Actor
-from crm_core.errors import NotFound, PermissionDenied, UserError
+from crm_core.auth.rights import require
+from crm_core.errors import NotFound, UserError
 from crm_core.models import AuditEntry, WebhookSource
 from crm_core.webhooks.signing import SignatureError, verify
 
@@ -37,8 +38,7 @@ class RejectedRequest(UserError):
 
 def require_admin(actor: Actor, doing: str) -> None:
     # Integrations can write events for any contact and hear every decision: an admin's call.
-    if actor.role not in ("admin", "system"):
-        raise PermissionDenied(f"{actor.name} may not {doing}: that needs an admin (right: {RIGHT})", right=RIGHT)
+    require(actor, RIGHT, doing=doing)
 
 
 def _view(source: WebhookSource) -> SourceView:
