@@ -530,6 +530,29 @@ class RiskModel:
     def flag(self, p: float) -> str:
         return "red" if p >= self.red_min else "amber" if p >= self.amber_min else "green"
 
+    def to_dict(self) -> dict:
+        return {
+            "version": 2, "columns": [list(c) for c in self.columns], "coef": [float(v) for v in self.coef],
+            "intercept": self.intercept, "stats": [[s, b, st.snapshots, st.lost] for (s, b), st in self.stats.items()],
+            "base_loss": self.base_loss, "red_min": self.red_min, "amber_min": self.amber_min,
+            "holdout_auc": self.holdout_auc, "deals": self.deals, "snapshots": self.snapshots,
+            "cutoff": self.cutoff.isoformat(), "horizon_days": self.horizon_days, "c": self.c,
+            "holdout_auc_low": self.holdout_auc_low, "rule_auc": self.rule_auc, "fold_aucs": self.fold_aucs,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RiskModel:
+        if data.get("version") != 2:
+            raise ValueError(f"pipeline model version {data.get('version')!r}, expected 2")
+        return cls(
+            columns=[(s, b) for s, b in data["columns"]], coef=np.asarray(data["coef"], dtype=float),
+            intercept=float(data["intercept"]), stats={(s, b): BandStat(int(n), int(lost)) for s, b, n, lost in data["stats"]},
+            base_loss=float(data["base_loss"]), red_min=float(data["red_min"]), amber_min=float(data["amber_min"]),
+            holdout_auc=data["holdout_auc"], deals=int(data["deals"]), snapshots=int(data["snapshots"]),
+            cutoff=datetime.fromisoformat(data["cutoff"]), horizon_days=float(data["horizon_days"]), c=float(data["c"]),
+            holdout_auc_low=data["holdout_auc_low"], rule_auc=data["rule_auc"], fold_aucs=list(data["fold_aucs"]),
+        )
+
 
 class _Patterns:
     """Snapshots grouped by their set of bands: one-hot rows repeat, so the fit sees each once, weighted."""

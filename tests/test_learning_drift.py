@@ -127,7 +127,7 @@ def test_a_book_with_a_good_model_gets_95_percent_of_open_leads_scored_on_the_fi
         assert known >= 1000
         result = run_agent("lead_scoring", provider="offline", as_of=now)
         with unit_of_work(readonly=True) as s:
-            snap = s.scalars(select(ModelSnapshot)).one()
+            snap = s.scalars(select(ModelSnapshot).where(ModelSnapshot.agent == "lead_scoring")).one()
             assert snap.metrics["kind"] == "learned" and snap.metrics["holdout_auc"] >= 0.75
             scores = s.execute(
                 select(Decision.status, func.count()).where(Decision.id.in_(result.decision_ids))
@@ -175,8 +175,10 @@ def test_the_learn_job_is_queued_when_outcomes_change_and_stores_a_snapshot(stor
         result = run_learn_job(job)
         assert result["snapshot_id"] is not None
         with unit_of_work() as s:
-            snap = s.scalars(select(ModelSnapshot)).one()
+            snap = s.scalars(select(ModelSnapshot).where(ModelSnapshot.agent == "lead_scoring")).one()
             assert snap.kind == "lead_scorer" and snap.validation["rule"]
+            pipeline = s.scalars(select(ModelSnapshot).where(ModelSnapshot.agent == "pipeline")).one()
+            assert pipeline.kind == "pipeline_loss" and pipeline.chosen == "prior"  # no closed deals to learn from
             assert planners.learn_when_outcomes_change(s) == 0  # nothing moved since it learned
         with unit_of_work() as s:  # a lead disqualified: the rows outcomes are read from moved
             lead = s.scalars(select(Contact).where(Contact.lifecycle_stage == "lead").limit(1)).one()

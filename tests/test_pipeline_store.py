@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from auth_helpers import MANAGER
@@ -86,14 +87,23 @@ def test_subjects_are_the_deals_open_at_as_of_and_nothing_later_is_read(store):
     assert opened.estimate.kind == "prior" and "untested hypotheses" in opened.estimate.notes[0]
 
 
-def test_weights_are_learned_from_closed_deals_and_the_quiet_deal_is_flagged_with_the_books_rates(store):
+def test_weights_are_learned_from_closed_deals_and_the_quiet_deal_is_flagged_with_the_books_rates(store, monkeypatch):
+    from crm_core import clock
+
     ids = write_quiet_book()
-    with unit_of_work() as s:
-        prepared = builder.prepare(s, as_of=NOW)
-    with unit_of_work() as s:
-        again = builder.prepare(s, as_of=NOW)
-        assert s.scalar(select(func.count(ModelSnapshot.id)).where(ModelSnapshot.agent == "pipeline")) == 1
+    with clock.frozen_at(NOW):
+        with unit_of_work() as s:
+            prepared = builder.prepare(s, as_of=NOW)  # a fresh store: learned once, stored with its weights
+        real_learn = builder.learn
+        monkeypatch.setattr(builder, "learn", lambda *a, **k: pytest.fail("a later run must only read the stored weights"))
+        with unit_of_work() as s:
+            again = builder.prepare(s, as_of=NOW)
+            snap = s.scalars(select(ModelSnapshot).where(ModelSnapshot.agent == "pipeline")).one()
+            assert snap.kind == "pipeline_loss" and snap.blob and snap.validation["usable"]
+            assert not builder.pipeline_outcomes_changed(s)
+    monkeypatch.setattr(builder, "learn", real_learn)
     assert again.snapshot_id == prepared.snapshot_id
+    assert list(again.model.coef) == list(prepared.model.coef) and again.model.red_min == prepared.model.red_min
     model = prepared.model
     assert model is not None and model.deals >= 60 and model.holdout_auc > 0.8
     with unit_of_work(readonly=True) as s:

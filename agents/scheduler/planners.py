@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from crm_core import clock, jobqueue
+from crm_core.contexts.pipeline import pipeline_outcomes_changed
 from crm_core.importing.history import historical_ids
 from crm_core.learning import lead_outcomes_changed
 from crm_core.models import Activity, Contact, Cursor, Meeting
@@ -159,7 +160,7 @@ def whole_run(agent: str) -> Callable[[Session], int]:
 
 def learn_when_outcomes_change(session: Session) -> int:
     """The learn job, when the rows outcomes are read from moved since the newest model learned."""
-    if not lead_outcomes_changed(session):
+    if not lead_outcomes_changed(session) and not pipeline_outcomes_changed(session):
         return 0
     return 1 if jobqueue.enqueue(session, "learn", payload={"force": False}, dedupe_key="learn") else 0
 

@@ -2,9 +2,10 @@
 
 `load_book()` reads every deal with its stage changes and its touches (activities, emails and
 meetings tied to the deal) into plain `DealHistory` records; the learning code cuts them at any
-moment, so the same read serves a live run and every date of a back-test. `prepare()` learns
-the weights from the deals closed before `as_of` (see `agents.pipeline_signals`) and records
-the model's figures in `model_snapshots`; `build()` reads each open deal's signals at `as_of`
+moment, so the same read serves a live run and every date of a back-test. `prepare()` reads the
+newest weights the learn job stored in `model_snapshots` (`learn_pipeline_model`: learned from
+the deals closed before then, see `agents.pipeline_signals`); on a fresh store it learns once
+through that same function, and a run about the past learns as of then and stores nothing. `build()` reads each open deal's signals at `as_of`
 and puts them, with what the book says each one predicts, into the context.
 
 Nothing after `as_of` is read: stage changes, touches, notes and emails are cut at `as_of`,
@@ -28,6 +29,7 @@ due (none in the last `FRESH_FLAG_HOURS`); `build()` then adds one `Review` cont
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -69,9 +71,10 @@ from crm_core import clock
 from crm_core.contexts.reading import CHUNK, chunks
 from crm_core.settings import get_settings
 from crm_core.models import Account, Activity, Contact, Deal, Email, Meeting, ModelSnapshot, StageHistory, Task, User
-from crm_core.models.enums import MeetingStatus, TaskStatus
+from crm_core.models.enums import DealStatus, MeetingStatus, TaskStatus
 
 AGENT = "pipeline"
+MODEL_KIND = "pipeline_loss"
 MODEL_VERSION = "pipeline-signals/2"  # bump when signals change: the recorded snapshots then differ
 NOTES_SHOWN = 3
 TEXT_CHARS = 1200
@@ -301,10 +304,52 @@ def _metrics(prepared: PreparedPipeline) -> dict:
     }
 
 
+def closed_deals_fingerprint(session: Session) -> list[str]:
+    """Count and newest close of the won and lost deals: moves whenever an outcome the weights learn from does."""
+    row = session.execute(
+        select(func.count(), func.max(Deal.closed_at)).where(Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]))
+    ).one()
+    return [str(v) for v in row]
+
+
+def newest_model_snapshot(session: Session) -> ModelSnapshot | None:
+    return session.scalars(
+        select(ModelSnapshot).where(ModelSnapshot.agent == AGENT, ModelSnapshot.kind == MODEL_KIND, ModelSnapshot.version == 2)
+        .order_by(ModelSnapshot.trained_at.desc(), ModelSnapshot.id.desc()).limit(1)
+    ).first()
+
+
 def prepare(session: Session, *, as_of: datetime, store: bool = True, book: Book | None = None) -> PreparedPipeline:
-    """Learn the weights from the deals closed before `as_of`; record the model's figures once per outcome set."""
+    """The newest stored weights (the learn job keeps them current); a fresh store learns once
+    through `learn_pipeline_model`. A run about the past (a back-test) learns as of then and stores nothing."""
+    book = book or load_book(session)
+    live = store and abs((clock.now() - as_of).total_seconds()) < 60
+    if live:
+        stored = newest_model_snapshot(session)
+        if stored is not None:
+            cache = SnapshotCache(book)
+            if stored.blob:
+                model = RiskModel.from_dict(json.loads(stored.blob))
+                return PreparedPipeline(as_of, book, cache, model, None, stored.id)
+            return PreparedPipeline(as_of, book, cache, None, (stored.metrics or {}).get("reason"), stored.id)
+    return learn_pipeline_model(session, as_of=as_of, store=live, book=book)
+
+
+def learn_pipeline_model(session: Session, *, as_of: datetime, store: bool = True, book: Book | None = None,
+                         force: bool = True) -> PreparedPipeline:
+    """The learn step for the pipeline: weights from the deals closed before `as_of`, judged on
+    later periods; with `store`, kept as the newest snapshot (with `force=False`, only when the
+    closed deals changed since the newest one)."""
     book = book or load_book(session)
     cache = SnapshotCache(book)
+    digest = outcomes_hash(book, as_of)
+    fingerprint = closed_deals_fingerprint(session) if store else None
+    if store and not force:
+        newest = newest_model_snapshot(session)
+        if newest is not None and newest.data_hash == digest:
+            newest.metrics = {**(newest.metrics or {}), "deal_rows": fingerprint}
+            model = RiskModel.from_dict(json.loads(newest.blob)) if newest.blob else None
+            return PreparedPipeline(as_of, book, cache, model, (newest.metrics or {}).get("reason"), newest.id)
     model: RiskModel | None = None
     reason: str | None = None
     rejected: RiskModel | None = None
@@ -319,25 +364,26 @@ def prepare(session: Session, *, as_of: datetime, store: bool = True, book: Book
         reason = f"{rejected.why_not_usable}; the signals are weighed by untested hypotheses instead"
     prepared = PreparedPipeline(as_of, book, cache, model, reason)
     if store:
-        digest = outcomes_hash(book, as_of)
-        stored = session.scalars(
-            select(ModelSnapshot).where(ModelSnapshot.agent == AGENT, ModelSnapshot.data_hash == digest)
-            .order_by(ModelSnapshot.id.desc()).limit(1)
-        ).first()
-        if stored is None:
-            validation = {"rule": "used only when the mean AUC over later periods is at least 0.55, the lower end of its "
-                                  "90 % interval is above 0.5, and it beats the single rule"}
-            judged = model or rejected
-            if judged is not None:
-                validation.update(fold_aucs=judged.fold_aucs, mean_auc=judged.holdout_auc, low=judged.holdout_auc_low,
-                                  rule_auc=judged.rule_auc, usable=judged.usable)
-            stored = ModelSnapshot(agent=AGENT, trained_at=clock.now(), data_hash=digest, metrics=_metrics(prepared),
-                                   version=2, kind="pipeline_loss", validation=validation,
-                                   chosen="learned" if model is not None else "prior")
-            session.add(stored)
-            session.flush()
+        validation = {"rule": "used only when the mean AUC over later periods is at least 0.55, the lower end of its "
+                              "90 % interval is above 0.5, and it beats the single rule"}
+        judged = model or rejected
+        if judged is not None:
+            validation.update(fold_aucs=judged.fold_aucs, mean_auc=judged.holdout_auc, low=judged.holdout_auc_low,
+                              rule_auc=judged.rule_auc, usable=judged.usable)
+        stored = ModelSnapshot(agent=AGENT, trained_at=clock.now(), data_hash=digest,
+                               metrics={**_metrics(prepared), "deal_rows": fingerprint},
+                               blob=json.dumps(model.to_dict()).encode() if model is not None else None,
+                               version=2, kind=MODEL_KIND, validation=validation,
+                               chosen="learned" if model is not None else "prior")
+        session.add(stored)
+        session.flush()
         prepared.snapshot_id = stored.id
     return prepared
+
+
+def pipeline_outcomes_changed(session: Session) -> bool:
+    newest = newest_model_snapshot(session)
+    return newest is None or (newest.metrics or {}).get("deal_rows") != closed_deals_fingerprint(session)
 
 
 # -- contexts -----------------------------------------------------------------------------------------
