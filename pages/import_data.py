@@ -13,6 +13,7 @@ from crm_core.services import data_health, imports
 from ui import format as fmt
 from ui.data import read_fresh, show_flash, write
 from ui.layout import empty_state, need_actor, page_header
+from ui.session import current_actor
 
 KIND_HELP = {
     "accounts": "companies: name, domain, industry, size, revenue",
@@ -25,6 +26,8 @@ UPLOAD = "Upload a mapping file…"
 
 page_header("Import", "Upload a CSV export (HubSpot, Salesforce, Pipedrive or a spreadsheet). Nothing is written "
             "until you press Import; the same file imported twice changes nothing.")
+if refusal := imports.import_refusal(current_actor()):
+    st.info(f"{refusal.rstrip('.')}. You can still check a file here: the dry run writes nothing.", icon="🔒")
 
 k1, k2 = st.columns([1, 2])
 kind = k1.selectbox("The file holds", imports.KINDS, index=imports.KINDS.index("contacts"), key="import_kind",

@@ -89,7 +89,9 @@ def test_a_reps_meetings_and_records_are_their_own(team):
 
 
 def test_a_reps_import_is_refused_naming_the_right_and_imports_nothing(team):
+    assert not any("import_data" in i.value for i in app("Mo Manager", "import_data").info)
     at = app("Rita Rep", "import_data")
+    assert any("cannot import files into the book" in i.value and "the dry run writes nothing" in i.value for i in at.info)
     at.selectbox(key="import_kind").set_value("contacts").run()
     at.file_uploader(key="import_file").upload("people.csv", CSV, "text/csv").run()
     at.button(key="import_dry_run").click().run()

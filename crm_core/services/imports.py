@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from crm_core import importing
 from crm_core.auth.actor import Actor
 from crm_core.auth.rights import require
-from crm_core.errors import UserError
+from crm_core.errors import PermissionDenied, UserError
 from crm_core.importing import IMPORT_KINDS, ImportMapping, ImportPlan, ImportRejected, ImportSummary, RawTable
 from crm_core.importing.contracts import SPECIAL_KEYS
 from crm_core.importing.fields import resolve_mapping
@@ -297,6 +297,17 @@ def dry_run(session: Session, kind: str, table: RawTable, mapping: ImportMapping
         raise UserError(page_wording(str(exc))) from None
 
 
+def import_refusal(actor: Actor | None) -> str | None:
+    """Why this person may not import (the refusal an import would give them), or None when they may."""
+    if actor is None:
+        return "Sign in first: an import records who ran it."
+    try:
+        require(actor, "import_data", doing="import files into the book")
+    except PermissionDenied as exc:
+        return str(exc)
+    return None
+
+
 def run_import(session: Session, plan: ImportPlan, *, actor: Actor, skip_invalid: bool = False,
                progress: Callable[[float, str], None] | None = None) -> ImportSummary:
     """Write the plan as `actor` (needs `import_data`); the audit and the records name them."""
@@ -354,5 +365,5 @@ def rejects_csv(plan: ImportPlan) -> bytes:
 __all__ = ["AS_ATTRIBUTE", "AUDITED_KINDS", "AUTO_DATE", "DATE_FORMATS", "IGNORE", "KINDS", "SPECIAL_KEYS", "ColumnSetting", "FieldChoice",
            "MappingPreset", "attribute_names", "column_settings", "dry_run", "field_choices", "history_text",
            "load_preset", "mapping_file", "mapping_from_choices", "mapping_from_file", "mapping_from_settings",
-           "mapping_presets", "page_wording", "suggested_preset", "read_upload", "rejects_csv", "run_import", "save_mapping", "suggested_mapping",
+           "import_refusal", "mapping_presets", "page_wording", "suggested_preset", "read_upload", "rejects_csv", "run_import", "save_mapping", "suggested_mapping",
            "summary_text"]
