@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from crm_core.services import activity_log, approvals
+from crm_core.services import activity_log, approvals, integrations
 from ui import format as fmt
 from ui.data import flash, read, write
 from ui.layout import empty_state, need_actor, open_page_offset, open_pager, page_header
@@ -31,7 +31,8 @@ filters = activity_log.AuditFilters(
     until=datetime.combine(until, time.min) + timedelta(days=1) if until else None,
 )
 
-audit_tab, decisions_tab, revert_tab, outbox_tab = st.tabs(["Audit log", "Decisions", "Revert", "Outbox"])
+audit_tab, decisions_tab, revert_tab, outbox_tab, webhooks_tab = st.tabs(
+    ["Audit log", "Decisions", "Revert", "Outbox", "Webhooks"])
 
 with audit_tab:
     offset = open_page_offset("audit_offset", PAGE_SIZE, filters=filters)
@@ -106,3 +107,21 @@ with outbox_tab:
             chosen = st.selectbox("Message", messages, format_func=lambda m: f"{fmt.when(m.created_at)} {m.kind} to {m.recipient or 'team'}: {m.subject or ''}",
                                   key="outbox_pick")
             st.text(chosen.body or "")
+
+with webhooks_tab:
+    counts = read(integrations.webhook_delivery_counts)
+    w1, w2 = st.columns([1, 3], vertical_alignment="bottom")
+    delivery_status = w1.selectbox("Status", [None, "pending", "delivered", "failed"], key="webhook_status",
+                                   format_func=lambda s: "Any status" if s is None else f"{s} ({counts.get(s, 0):,})")
+    w2.caption("What the CRM told other systems: each decision queued, executed or reverted and each change of a "
+               "deal's risk, signed and posted once to every subscribed address, retried with growing pauses.")
+    deliveries = read(integrations.webhook_deliveries, status=delivery_status, limit=100)
+    if not deliveries:
+        empty_state("No webhook deliveries yet.", "An admin subscribes an address with "
+                    "`python -m crm_core webhooks subscribe URL --events decision.queued,...`; deliveries appear here.")
+    else:
+        st.dataframe(pd.DataFrame([{
+            "Created": fmt.when(d.created_at), "Event": d.summary, "To": d.url, "Status": d.status,
+            "Attempts": d.attempts, "Answer": d.response_status or "", "Delivered": fmt.when(d.delivered_at),
+            "Next try": fmt.when(d.next_attempt_at) if d.status == "pending" else "", "Error": d.last_error or "",
+        } for d in deliveries]), hide_index=True, key="webhook_table")

@@ -125,6 +125,11 @@ def card(item: QueueItem, prefix: str, *, nested: bool) -> None:
         st.markdown("**The agent's reasoning**")
         st.text(fmt.plain(item.reasoning))
     st.caption(f"{item.agent_label} agent · {item.decided_by_line}")
+    preview = (item.context_snapshot or {}).get("preview")
+    if preview:  # a data-quality fix: the rows it would change, before anyone approves it
+        st.markdown(f"**Rows this changes** (the first {len(preview)})")
+        st.dataframe(pd.DataFrame(preview).drop(columns=["id"], errors="ignore"), hide_index=True,
+                     key=f"{prefix}preview_{item.id}")
     editable = [(a, approvals.editable_fields(a.type)) for a in item.actions if approvals.editable_fields(a.type)]
     if editable:
         box = st.container(border=True) if nested else st.expander("Edit before approving")
