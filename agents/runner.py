@@ -27,7 +27,8 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from agents.base import DecisionEnvelope, context_hash
+from agents.base import DecisionEnvelope
+from agents.llm.fingerprint import fingerprint
 from agents.registry import get_agent
 from crm_core import clock
 from crm_core.budget import spend_today
@@ -90,6 +91,7 @@ class SubjectOutcome(BaseModel):
     subject_key: str
     decision_ids: list[int] = []
     skipped: str | None = None  # why no reasoning happened (unchanged context)
+    reused_decision_id: int | None = None  # the last decision, still standing, when skipped
     failed: bool = False
     error: str | None = None
     provider: str | None = None
@@ -144,14 +146,28 @@ def _subject_key(agent_name: str, ctx: BaseModel, index: int) -> str:
     return f"{agent_name}:batch:{index}"
 
 
-def _unchanged(session, agent_name: str, digest: str) -> bool:
-    """True when a decision was already made on exactly this context (the hash covers the subject)."""
-    hit = session.scalar(
-        select(Decision.id)
+def _reusable(session, agent_name: str, digest: str) -> Decision | None:
+    """The subject's last decision when it was made on this same fingerprint, else None.
+
+    The fingerprint covers the subject, so a hit names it; a later decision on the same subject
+    with another fingerprint (the context moved and came back) means the hit is not the last one.
+    """
+    hit = session.scalars(
+        select(Decision)
         .where(Decision.agent == agent_name, Decision.context_hash == digest, Decision.status != "failed")
+        .order_by(Decision.id.desc())
+        .limit(1)
+    ).first()
+    if hit is None:
+        return None
+    newer = session.scalar(
+        select(Decision.id)
+        .where(Decision.agent == agent_name, Decision.subject_type == hit.subject_type,
+               Decision.subject_id == hit.subject_id, Decision.id > hit.id, Decision.status != "failed",
+               Decision.context_hash != digest)
         .limit(1)
     )
-    return hit is not None
+    return None if newer is not None else hit
 
 
 def run_agent(
@@ -184,7 +200,7 @@ def run_agent(
         ids = list(subject_ids) if subject_ids is not None else contexts_module.subjects(session, as_of=as_of)
         contexts = contexts_module.build(session, ids, as_of=as_of, prepared=prepared) if ids or subject_ids is None else []
         screened = privacy.screen(session, contexts, builder=contexts_module)
-        approval_stats = oversight.approval_stats(session, agent_name)
+        approval_stats = oversight.approval_evidence(session, agent_name)
         budget_spent = spend_today(session, agent_name, at=as_of).exhausted
 
     control = control or _AMBIENT.get() or RunControl(deadline_s=get_settings().llm_run_deadline_s or None)
@@ -198,11 +214,17 @@ def run_agent(
             continue
         if callable(getattr(agent, "gather_outside", None)):
             ctx = agent.gather_outside(ctx)  # outside sources (an HTTP API) are asked here, never by a context builder
-        digest = context_hash(ctx)
+        digest = fingerprint(agent_name, ctx)
         if skip_unchanged:
-            with unit_of_work(readonly=True) as session:
-                if _unchanged(session, agent_name, digest):
+            with unit_of_work() as session:
+                reused = _reusable(session, agent_name, digest)
+                if reused is not None:
+                    # No model call: the last decision stands, and the subject's history says why.
+                    oversight.record(session, "decision.reused", actor=f"agent:{agent_name}", decision=reused,
+                                     fingerprint=digest, reason="nothing it depends on changed since this decision",
+                                     as_of=as_of)
                     outcome.skipped = "context unchanged since the last decision"
+                    outcome.reused_decision_id = reused.id
                     continue
         try:
             with control.model_call():

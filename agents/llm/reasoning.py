@@ -28,11 +28,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agents.base import DecisionEnvelope, Proposal, Usage, context_hash
+from agents.base import DecisionEnvelope, Proposal, Usage
 from agents.llm import anthropic_provider, offline_provider, ollama_provider
 from agents.llm.breaker import BREAKERS, breaker_key
 from agents.llm.confidence import AssessedProposal, combine_confidence, weakest_approval_rate
 from agents.llm.fence import SYSTEM_DATA_RULE
+from agents.llm.fingerprint import fingerprint
 from agents.llm.offline_provider import OFFLINE_MODEL
 from agents.llm.output_checks import reply_problems
 from agents.llm.pricing import cost_usd
@@ -277,7 +278,7 @@ def reason(
         "provider": route.provider,
         "is_local": route.provider != "anthropic",
         "context_snapshot": ctx.model_dump(mode="json"),
-        "context_hash": context_hash(ctx),
+        "context_hash": fingerprint(agent.name, ctx),  # what the decision depends on (agents.llm.fingerprint)
     }
     model = requested_model = OFFLINE_MODEL if route.provider == "offline" else (
         model_for(agent.tier, settings) if route.provider == "anthropic" else settings.ollama_model

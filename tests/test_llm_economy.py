@@ -1,0 +1,133 @@
+"""Paying for changes, not for events: an unchanged fingerprint reuses the last decision without a call.
+
+Runs go through the real `anthropic` SDK against the local fake Messages API; the fake answers
+each lead-scoring request with the offline reasoner's decision for the contact the request names,
+and the tests count the requests it received.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from agents.lead_scoring import Context as LeadContext
+from agents.lead_scoring import Engagement
+from agents.llm import offline_provider
+from agents.llm.fingerprint import fingerprint
+from agents.pipeline import Context as DealContext
+from agents.pipeline import CurrentFlag, RiskEstimate
+from agents.registry import get_agent
+from agents.runner import run_agent
+from crm_core import clock
+from crm_core.contexts import builder
+from crm_core.db import unit_of_work
+from crm_core.demo import seed_demo
+from crm_core.models import AuditEntry, Decision
+from tests.fakes import LoggedRequest, Step
+from tests.fakes.anthropic_server import FakeAnthropicServer, fake_anthropic, reply_json  # noqa: F401  (fixture)
+
+AS_OF = datetime(2026, 6, 1, 9, 0)
+_CONTACT = re.compile(r'\\?"contact_id\\?":\s*(\d+)')
+
+
+def _offline_replies(as_of: datetime) -> dict[int, dict]:
+    agent, module = get_agent("lead_scoring"), builder("lead_scoring")
+    with unit_of_work() as s:
+        prepared = module.prepare(s, as_of=as_of)
+    with unit_of_work(readonly=True) as s:
+        contexts = module.build(s, module.subjects(s, as_of=as_of), as_of=as_of, prepared=prepared)
+    return {c.contact_id: offline_provider.decide(agent, c).model_dump(mode="json") for c in contexts}
+
+
+class _Answering(FakeAnthropicServer):
+    """Answers every request with the offline decision for the contact its user message names."""
+
+    replies: dict[int, dict] = {}
+
+    def unscripted(self, req: LoggedRequest) -> Step:
+        body = req.body if isinstance(req.body, dict) else {}
+        found = _CONTACT.search(json.dumps(body.get("messages", [])))
+        reply = self.replies.get(int(found.group(1))) if found else None
+        if reply is None:
+            return super().unscripted(req)
+        return reply_json(reply)(req)
+
+
+@pytest.fixture
+def answering(store, monkeypatch):
+    server = _Answering().start()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("CRM_LLM_TIMEOUT_S", "5")
+    monkeypatch.delenv("CRM_OLLAMA_HOST", raising=False)
+    with clock.frozen_at(AS_OF):
+        seed_demo(as_of=AS_OF, scale=0.05)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_repeat_run_with_no_new_data_calls_the_model_for_almost_no_one(answering):
+    answering.replies = _offline_replies(AS_OF)
+    first = run_agent("lead_scoring", provider="anthropic", as_of=AS_OF, skip_unchanged=True)
+    calls_first = len(answering.message_requests)
+    decided = [o for o in first.outcomes if not o.skipped and not o.failed]
+    assert calls_first >= 10 and len(decided) >= 10
+
+    # Ten minutes later, nothing new: engagement has decayed a little, the previous score is now
+    # set, the clock moved. None of that is a reason to ask again.
+    later = AS_OF + timedelta(minutes=10)
+    answering.replies = _offline_replies(later)
+    again = run_agent("lead_scoring", provider="anthropic", as_of=later, skip_unchanged=True)
+    calls_again = len(answering.message_requests) - calls_first
+    skipped = [o for o in again.outcomes if o.skipped]
+    assert len(again.outcomes) >= len(decided)
+    assert len(skipped) >= 0.95 * len(again.outcomes)
+    assert calls_again <= 0.05 * len(again.outcomes)
+    assert "unchanged since the last decision" in again.summary()
+    with unit_of_work(readonly=True) as s:
+        reused = s.scalars(select(AuditEntry).where(AuditEntry.event == "decision.reused")).all()
+        assert len(reused) == len(skipped)
+        assert {e.decision_id for e in reused} == {o.reused_decision_id for o in skipped}
+        assert all("nothing it depends on changed" in e.details["reason"] for e in reused)
+        # No new decision rows for the skipped subjects.
+        assert s.scalar(select(func.count()).select_from(Decision).where(Decision.agent == "lead_scoring")) == \
+            len(first.decision_ids) + len(again.decision_ids)
+
+
+def _lead(**engagement) -> LeadContext:
+    return LeadContext(contact_id=7, as_of=AS_OF, engagement=Engagement(**engagement))
+
+
+def test_decaying_figures_and_the_clock_leave_the_fingerprint_alone_but_new_activity_and_thresholds_do_not():
+    base = _lead(web_recent=6.1892, days_since_last_activity=0.486, page_views_7d=3)
+    drifted = _lead(web_recent=6.1637, days_since_last_activity=0.528, page_views_7d=3).model_copy(
+        update={"as_of": AS_OF + timedelta(hours=1)})
+    assert fingerprint("lead_scoring", base) == fingerprint("lead_scoring", drifted)
+    # A new page view is new data.
+    assert fingerprint("lead_scoring", base) != fingerprint("lead_scoring", _lead(
+        web_recent=6.1892, days_since_last_activity=0.486, page_views_7d=4))
+    # Going quiet past the 30-day inactivity rule is a time-driven change the decision turns on.
+    assert fingerprint("lead_scoring", _lead(days_since_last_activity=29.5)) != \
+        fingerprint("lead_scoring", _lead(days_since_last_activity=30.5))
+    # Another contact with the same facts is another subject.
+    assert fingerprint("lead_scoring", base) != fingerprint("lead_scoring", base.model_copy(update={"contact_id": 8}))
+
+
+def _deal(days_in_stage: float, current: CurrentFlag = CurrentFlag()) -> DealContext:
+    estimate = RiskEstimate(kind="prior", loss_probability=0.3, red_min=0.6, amber_min=0.35)
+    return DealContext(deal_id=3, as_of=AS_OF, name="Acme renewal", stage="Proposal", days_in_stage=days_in_stage,
+                       estimate=estimate, current=current)
+
+
+def test_a_deal_aging_past_a_threshold_changes_the_fingerprint_its_own_flag_does_not():
+    assert fingerprint("pipeline", _deal(12.1)) == fingerprint("pipeline", _deal(12.9))
+    assert fingerprint("pipeline", _deal(13.9)) != fingerprint("pipeline", _deal(14.1))
+    flagged = CurrentFlag(risk="amber", reason="quiet for two weeks", action="nudge", updated_at=AS_OF)
+    assert fingerprint("pipeline", _deal(12.1)) == fingerprint("pipeline", _deal(12.1, flagged))
+    snoozed = flagged.model_copy(update={"snoozed_until": AS_OF.date() + timedelta(days=7), "snoozed_by": "Morgan"})
+    assert fingerprint("pipeline", _deal(12.1)) != fingerprint("pipeline", _deal(12.1, snoozed))
