@@ -131,6 +131,11 @@ with st.form("agents_supervise_form"):
                 flash("success", f"{agent}: " + (view.reason or "not supervised") + f" (set by {actor.name}).")
         st.rerun()
 
+st.markdown("**Starting trust.** Before anyone has approved or rejected an agent's proposals, each proposal's "
+            "confidence is multiplied by this figure; every approval and rejection then moves it.")
+st.dataframe(pd.DataFrame([{"Agent": t.agent, "Starting trust": fmt.percent(t.trust), "Where it comes from": t.source}
+                           for t in read(oversight_settings.starting_trust)]), hide_index=True, key="agents_starting_trust")
+
 # ---- calibration ------------------------------------------------------------------------------------------
 st.subheader("Calibration")
 target = st.slider("Approval rate to aim for", 0.80, 0.99, 0.95, 0.01, key="agents_calibration_target",

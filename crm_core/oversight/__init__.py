@@ -39,6 +39,7 @@ Queries (dashboard)
                   event=None, decision_id=None, since=None, until=None, limit=200, offset=0) -> list[AuditView]
     outbox_messages(session, *, status=None, kind=None, limit=100) -> list[OutboxView]
     approval_stats(session, agent) -> dict[action_type, tuple[approved, decided]]  (read-only)
+    approval_evidence(session, agent) -> the same with each kind's starting trust (starting_trust.py)
     queue_depth(session) -> int
 
 Policy
@@ -64,6 +65,7 @@ from crm_core.oversight.schemas import (
     QueueItem,
     SupervisionView,
 )
+from crm_core.oversight.starting_trust import approval_evidence, trust_views
 from crm_core.oversight.supervised import set_supervised, supervision
 from crm_core.oversight.views import (
     approval_stats,
@@ -77,8 +79,8 @@ from crm_core.oversight.views import (
 __all__ = [
     "ActionView", "AuditView", "BulkResult", "CalibrationRow", "DecidedItem", "OutboxView", "PolicyView",
     "QueueItem", "SupervisionView",
-    "approval_stats", "approve", "audit_entries", "bulk_approve", "calibration_report", "decided_feed",
+    "approval_evidence", "approval_stats", "approve", "audit_entries", "bulk_approve", "calibration_report", "decided_feed",
     "decision_detail", "dispatch_due", "ensure_default_policies", "expire_stale", "get_policies", "outbox_messages",
     "queue_depth", "queue_items", "record", "reject", "revert", "set_supervised", "submit", "supervision",
-    "update_policy",
+    "trust_views", "update_policy",
 ]

@@ -10,10 +10,12 @@ from datetime import date, datetime, time
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from agents.base import AGENT_NAMES
 from crm_core import oversight
 from crm_core.auth.actor import Actor
 from crm_core.auth.rights import RIGHTS, ROLES
 from crm_core.oversight import CalibrationRow, PolicyView, SupervisionView
+from crm_core.oversight.starting_trust import TrustView
 
 
 class PolicyChange(BaseModel):
@@ -57,6 +59,11 @@ def save_policies(session: Session, changes: list[PolicyChange], *, actor: Actor
 
 def supervision(session: Session) -> list[SupervisionView]:
     return oversight.supervision(session)
+
+
+def starting_trust(session: Session) -> list[TrustView]:
+    """Each agent's starting trust (before people decide its proposals) and the evidence behind it."""
+    return oversight.trust_views(session, list(AGENT_NAMES))
 
 
 def supervise(session: Session, agent: str, *, actor: Actor, until: date | None = None, decisions: int | None = None,
