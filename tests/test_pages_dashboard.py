@@ -500,6 +500,8 @@ def test_agents_page_shows_heartbeat_usage_and_model_tiers(book):
     assert any("Small tier `claude-haiku-5-5`" in m.value for m in at.markdown)
     assert next(m for m in at.metric if m.label == "Approval queue").value == "5"
     assert at.get("plotly_chart"), "the usage chart is drawn"
+    trust = next(d.value for d in at.dataframe if "Starting trust" in d.value.columns)
+    assert set(trust["Starting trust"]) <= {"80%", "100%"} and trust["Where it comes from"].str.len().min() > 20
 
 
 def test_policy_edit_is_saved_with_the_user(book):
