@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import and_, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_core import clock, jobqueue
@@ -148,10 +149,44 @@ def meetings_due(session: Session) -> int:
     return len(ids)
 
 
-def whole_run(agent: str) -> Callable[[Session], int]:
-    """A planner that asks an agent to cover every subject due (its builder chooses which)."""
+PERIOD_SLACK = 0.9  # a period counts as claimed this share of it after the last claim (timer jitter)
+
+
+def claim_period(session: Session, name: str, every: timedelta) -> bool:
+    """True for the one caller per store and period: later callers within the period get False.
+
+    Each worker runs every timer on start; without this, N workers (or a restart) would each
+    queue the whole runs again once the first copy left the pending state. The claim is a cursor
+    row stamped with the time it was taken, locked while read on PostgreSQL; two first-ever
+    claims race on the row's key and the loser gets False.
+    """
+    now = clock.now()
+    row = session.get(Cursor, f"period:{name}", with_for_update=True)
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(Cursor(name=f"period:{name}", position=1, updated_at=now))
+                session.flush()
+        except IntegrityError:
+            return False
+        return True
+    if now - row.updated_at < every * PERIOD_SLACK:
+        return False
+    row.updated_at = now
+    row.position += 1
+    return True
+
+
+def whole_run(agent: str, every: timedelta | None = None) -> Callable[[Session], int]:
+    """A planner that asks an agent to cover every subject due (its builder chooses which).
+
+    With `every`, the run is queued at most once per period for the whole store, however many
+    workers start (see claim_period).
+    """
 
     def plan(session: Session) -> int:
+        if every is not None and not claim_period(session, f"whole_run:{agent}", every):
+            return 0
         return 1 if enqueue_agent(session, agent) else 0
 
     plan.__name__ = f"plan_{agent}"
@@ -167,6 +202,8 @@ def learn_when_outcomes_change(session: Session) -> int:
 
 def learn_daily(session: Session) -> int:
     """The daily learn job: relearn even with the same outcomes (the newest period moved)."""
+    if not claim_period(session, "learn_daily", timedelta(days=1)):
+        return 0
     return 1 if jobqueue.enqueue(session, "learn", payload={"force": True}, dedupe_key="learn") else 0
 
 
@@ -176,8 +213,12 @@ def data_audit_due(session: Session) -> int:
     return 1 if trigger and jobqueue.enqueue(session, AUDIT_JOB, payload={"trigger": trigger}, dedupe_key=AUDIT_JOB) else 0
 
 
-def maintenance(kind: str) -> Callable[[Session], int]:
+def maintenance(kind: str, every: timedelta | None = None) -> Callable[[Session], int]:
+    """A maintenance job; with `every`, queued at most once per period for the whole store."""
+
     def plan(session: Session) -> int:
+        if every is not None and not claim_period(session, kind, every):
+            return 0
         return 1 if jobqueue.enqueue(session, kind, dedupe_key=kind) else 0
 
     plan.__name__ = f"plan_{kind}"

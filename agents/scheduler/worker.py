@@ -20,6 +20,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 import schedule
 from sqlalchemy.orm import Session
@@ -36,6 +37,7 @@ from crm_core.settings import get_settings
 log = logging.getLogger("crm.scheduler")
 SQLITE_LOCK = "scheduler:sqlite"
 SPEND_EVERY = 30.0  # seconds between recomputations of today's LLM spend for the heartbeat
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)  # whole-run periods, claimed once per store
 MODEL_RESERVE = 0.2  # share of a job's deadline kept free of model calls, for the offline rest and commits
 
 
@@ -77,14 +79,14 @@ class Worker:
         s.every(1).seconds.do(self._plan, planners.follow_activity_log)
         s.every(5).seconds.do(self._plan, planners.follow_new_contacts)
         s.every(1).minutes.do(self._plan, planners.meetings_due)
-        s.every(pipeline_minutes).minutes.do(self._plan, planners.whole_run("pipeline"))
-        s.every(1).hours.do(self._plan, planners.whole_run("follow_up"))
-        s.every(1).hours.do(self._plan, planners.whole_run("meeting"))  # invites for engaged contacts
-        s.every(1).days.do(self._plan, planners.whole_run("enrichment"))
-        s.every(1).days.do(self._plan, planners.whole_run("lead_scoring"))  # engagement decays with time
+        s.every(pipeline_minutes).minutes.do(self._plan, planners.whole_run("pipeline", timedelta(minutes=pipeline_minutes)))
+        s.every(1).hours.do(self._plan, planners.whole_run("follow_up", HOUR))
+        s.every(1).hours.do(self._plan, planners.whole_run("meeting", HOUR))  # invites for engaged contacts
+        s.every(1).days.do(self._plan, planners.whole_run("enrichment", DAY))
+        s.every(1).days.do(self._plan, planners.whole_run("lead_scoring", DAY))  # engagement decays with time
         s.every(5).minutes.do(self._plan, planners.maintenance("expire_queue"))
         s.every(1).minutes.do(self._plan, planners.maintenance("dispatch_outbox"))
-        s.every(1).days.do(self._plan, planners.maintenance("calibration"))
+        s.every(1).days.do(self._plan, planners.maintenance("calibration", DAY))
         s.every(1).minutes.do(self._plan, planners.data_audit_due)  # after an import, and daily
         s.every(1).seconds.do(self._plan, live_jobs.follow_audit_log)  # outbound webhooks
         s.every(30).seconds.do(self._plan, planners.maintenance(live_jobs.DELIVER_JOB))  # their retries
