@@ -97,6 +97,22 @@ def test_contexts_hold_the_evidence_the_store_gives(store):
     assert dana.notes == INJECTION  # kept as data; render() fences it
 
 
+def test_choosing_subjects_runs_no_agent_and_picks_those_the_reasoner_has_something_for(store, monkeypatch):
+    ids = _store()
+    with unit_of_work(readonly=True) as s:
+        every = sorted(c.contact_id for c in builder.build(s, list(ids.values()), as_of=NOW))
+    by_id = contexts(every)
+    proposes = {i for i, ctx in by_id.items() if any(p.actions for p in AGENT.proposals(ctx, AGENT.offline_decide(ctx)))}
+
+    def no_reasoning(*_a, **_k):
+        raise AssertionError("a context builder ran the agent")
+
+    monkeypatch.setattr(AGENT, "offline_decide", no_reasoning)
+    monkeypatch.setattr(AGENT, "proposals", no_reasoning)
+    with unit_of_work(readonly=True) as s:
+        assert set(builder.subjects(s, as_of=NOW)) == proposes
+
+
 def test_injected_notes_and_titles_change_nothing(store):
     ids = _store()
     before = fills(contexts([ids["dana"]])[ids["dana"]])

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from agents.enrichment import AGENT, Context, DuplicateHint, RejectedValue
+from agents.enrichment import LOW_EVIDENCE, OVERWRITE_MIN, WRITABLE, Context, DuplicateHint, RejectedValue
 from agents.enrichment_sources import (
     AccountHint,
     EnrichmentSource,
@@ -44,6 +44,7 @@ from agents.enrichment_sources import (
     gather,
 )
 from agents.enrichment_sources.domains import domain_of, is_company_domain
+from agents.enrichment_sources.evidence import same_value, weigh
 from agents.enrichment_sources.http_api import COMPANY_TARGETS, PERSON_TARGETS
 from agents.learning.features import email_kind
 from crm_core.contexts.follow_up import chunks
@@ -409,9 +410,41 @@ def _assemble(session: Session, contacts: Sequence[Contact], as_of: datetime,
     return contexts
 
 
-def _has_proposal(ctx: Context) -> bool:
-    decision = AGENT.offline_decide(ctx)
-    return any(p.actions for p in AGENT.proposals(ctx, decision))
+def _has_something_to_propose(ctx: Context) -> bool:
+    """Data only, no reasoner: a likely duplicate, or a field a source could write.
+
+    A field counts when it is writable, not waiting for review, and the best supported value the
+    sources report for it (weighed as the evidence module weighs it, values a person rejected left
+    out) fills a gap, tidies the current value, or differs from it on evidence strong enough to
+    propose a change (OVERWRITE_MIN). Whether the agent then proposes it is the agent's call.
+    """
+    if ctx.duplicates:
+        return True
+    for record_type, name in sorted({(f.record_type, f.field) for f in ctx.facts}):
+        record = ctx.contact if record_type == "contact" else ctx.account
+        if (record is None or name not in WRITABLE.get(record_type, ()) or f"{record_type}.{name}" in ctx.in_review
+                or (record_type == "account" and not ctx.enrich_account)):
+            continue
+        facts = [f for f in ctx.facts if f.record_type == record_type and f.field == name
+                 and not any(r.record_type == record_type and r.field == name and same_value(name, r.value, f.value)
+                             for r in ctx.rejected)]
+        ranked = weigh(name, facts)
+        if not ranked:
+            continue
+        best, current = ranked[0], record.values.get(name)
+        manual = name in record.manual_fields
+        weak = best.confidence < LOW_EVIDENCE or bool(best.disputed_by)
+        if current is None or (isinstance(current, str) and not current.strip()):
+            if not manual or best.confidence >= OVERWRITE_MIN:
+                return True
+        elif str(current).strip() == str(best.value).strip():
+            continue
+        elif any(f.rewrites is not None and str(f.rewrites) == str(current) for f in best.facts):
+            if not manual and not weak:
+                return True
+        elif not same_value(name, current, best.value) and best.confidence >= OVERWRITE_MIN:
+            return True
+    return False
 
 
 def _api_could_fill(ctx: Context) -> bool:
@@ -436,7 +469,7 @@ def subjects(session: Session, *, as_of: datetime) -> list[int]:
     if not contacts:
         return []
     contexts = _assemble(session, contacts, as_of, [StoreSource()])
-    due = [ctx.contact_id for ctx in contexts if _has_proposal(ctx)]
+    due = [ctx.contact_id for ctx in contexts if _has_something_to_propose(ctx)]
     if any(isinstance(s, HttpEnrichmentSource) for s in configured_sources()):
         waiting = [ctx.contact_id for ctx in contexts if ctx.contact_id not in set(due) and _api_could_fill(ctx)]
         recent = _looked_at_since(session, waiting, as_of - timedelta(days=RECHECK_DAYS))
