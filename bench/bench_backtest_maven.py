@@ -16,6 +16,8 @@ What it does, in a fresh SQLite store in a temporary directory:
      share no date; weights at every date are learned only from deals closed before it.
      Baselines in the same run: the single rule "days open > the typical won cycle" (Maven has no
      stage history, so "days in stage" is days since engaged) and a constant flag (lift 1).
+     Beside the learned weights' lift it prints the lift of the flags the agent itself raises: on
+     dates where the weights fail the later-period check the agent flags with its prior weights.
 
 What Maven can tell: no activity log, no stage history, no expected close date, and amounts only on
 closed deals (0 on every lost one: left out as a leak). The signals it supports are the deal's age
@@ -135,12 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"command: python -m agents backtest pipeline --from {TEST[0]:%Y-%m-%d} --to {TEST[1]:%Y-%m-%d} "
           f"--every-days {EVERY_DAYS} --regularisation-c {c:g} --horizon-quantile {q:g}\n")
     print(format_text(result))
-    lift, rule = result.lift, result.baseline_rule
+    lift, agent, rule = result.lift, result.agent_lift, result.baseline_rule
     met = (lift.lift or 0) > 1 and lift.low is not None and lift.low > 1
-    print(f"\nquality bar (red lost more often than green, lift CI above 1): {'met' if met else 'NOT met'}")
+    agent_met = (agent.lift or 0) > 1 and agent.low is not None and agent.low > 1
+    print(f"\nquality bar (red lost more often than green, lift CI above 1), learned weights: {'met' if met else 'NOT met'}")
+    print(f"the same bar for the flags the agent raises (learned where usable, prior elsewhere): "
+          f"{'met' if agent_met else 'NOT met'}")
     if lift.lift and rule.lift:
         print(f"ratio vs baselines in this run: lift {lift.lift:.2f} / rule {rule.lift:.2f} = {lift.lift / rule.lift:.2f}; "
               f"/ constant 1.00 = {lift.lift:.2f}")
+    if agent.lift and rule.lift:
+        print(f"the agent's flags: lift {agent.lift:.2f} / rule {rule.lift:.2f} = {agent.lift / rule.lift:.2f}; "
+              f"/ constant 1.00 = {agent.lift:.2f}")
     return 0 if met else 1
 
 

@@ -49,11 +49,16 @@ def test_maven_quality_bar_and_the_printed_table(maven_output):
         assert expected in out, expected
     share = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(red|amber|green)\s+\d+\s+\d+\s+\d+\s+\d+\s+([\d.]+)%", out, re.M)}
     assert share["red"] > share["amber"] > share["green"]
-    lift = re.search(r"lift red over green:\s+([\d.]+) \[95% CI ([\d.]+)-([\d.]+)\]", out)
+    lift = re.search(r"lift red over green, learned weights:\s+([\d.]+) \[95% CI ([\d.]+)-([\d.]+)\]", out)
     value, low, high = map(float, lift.groups())
     assert low > 1.0 and low < value < high  # the data allows it: measured 1.27 [1.16-1.39]
     rule = re.search(r"baseline rule: [^:]+: ([\d.]+)", out)
     assert value > float(rule.group(1))
+    # What the agent really flags with: the prior on the dates the weights failed their check (6 of 8 here).
+    assert len(re.findall(r"agent: prior \(weights not used", out)) + len(re.findall(r"agent: learned$", out, re.M)) == 8
+    agent = re.search(r"the agent's flags \(learned where usable, prior elsewhere\): ([\d.]+) \[95% CI ([\d.]+)-([\d.]+)\]", out)
+    a_value, a_low, a_high = map(float, agent.groups())
+    assert a_low <= a_value <= a_high and a_value != value  # measured 1.04 [0.85-1.23]
 
 
 def test_the_bench_tunes_on_dates_before_the_ones_it_reports():
@@ -71,6 +76,14 @@ def test_the_command_prints_json_and_says_what_it_needs_on_an_empty_store(store,
     flags = {f["flag"]: f for f in report["flags"]}
     assert flags["red"]["lost_share"] > flags["green"]["lost_share"]
     assert report["lift"]["low"] > 1 and report["auc"] > 0.8
+    # Where the weights passed their check the agent flags with them; elsewhere with its prior.
+    for d in report["dates"]:
+        if d["learned"] and d["usable"]:
+            assert d["agent_counts"] == d["counts"]
+        elif d["learned"]:
+            assert sum(n for n, _ in d["agent_counts"].values()) == sum(n for n, _ in d["counts"].values())
+    if all(d["usable"] for d in report["dates"] if d["learned"]):
+        assert report["agent_lift"]["lift"] == report["lift"]["lift"] and report["agent_auc"] == report["auc"]
     assert main(["backtest", "pipeline", "--red-share", "0.7", "--amber-share", "0.4"]) == 2
 
 

@@ -8,8 +8,10 @@ A deal still open at the end of the data has no outcome yet: counted, not scored
 Per flag it prints how many deal-dates and deals, how many ended lost, the lost share with its
 Wilson 95 % interval, and the lift of red over green (lost share of red / lost share of green)
 with a 95 % interval from a bootstrap that resamples deals (a deal open at several dates counts
-once per resample, so the dates do not pass for independent evidence). Two baselines on the same
-dates, in the same run: a single rule ("days in stage above the average for similar deals", or
+once per resample, so the dates do not pass for independent evidence). Beside the learned weights'
+lift, the lift of what the agent itself flags with at each date: the learned weights where they
+passed the later-period check (`usable`), its built-in prior weights where they did not. Two
+baselines on the same dates, in the same run: a single rule ("days in stage above the average for similar deals", or
 where the book has no stage history, "open longer than the typical won cycle") and a constant
 (every deal the same flag: lift 1 by definition).
 """
@@ -35,6 +37,8 @@ from agents.pipeline_signals import (
     SnapshotCache,
     horizon_days,
     learn,
+    prior_flag,
+    prior_probability,
 )
 from crm_core.errors import UserError
 
@@ -80,12 +84,15 @@ class DateRow(BaseModel):
     note: str | None = None
     usable: bool = True                 # the weights passed the later-period check; False: the agent used its prior
     rule_auc: float | None = None       # the single rule's AUC on the same later periods
+    agent_counts: dict[str, list[int]] = {}  # flag the agent used (learned or prior) -> [with outcome, lost]
 
 
 class PipelineBacktest(BaseModel):
     dates: list[DateRow]
     flags: list[FlagRow]
     lift: Lift
+    agent_lift: Lift                    # red over green of the flags the agent itself would have raised
+    agent_auc: float | None = None      # AUC of the probability the agent used (learned or prior) per date
     baseline_rule: Lift
     baseline_rule_name: str
     baseline_constant: Lift
@@ -143,6 +150,16 @@ def _r(v: float | None) -> float | None:
 
 
 # -- the replay ---------------------------------------------------------------------------------------
+def _tally(per_deal: dict[int, list[int]], deal_id: int, flag: str, lost: int) -> None:
+    """Red and green deal-dates (and their losses) per deal, for the clustered lift."""
+    if flag == "red":
+        per_deal[deal_id][0] += 1
+        per_deal[deal_id][1] += lost
+    elif flag == "green":
+        per_deal[deal_id][2] += 1
+        per_deal[deal_id][3] += lost
+
+
 def default_dates(book: Book, count: int = DEFAULT_DATES, every_days: int = DEFAULT_EVERY_DAYS) -> list[datetime]:
     """The latest dates whose open deals have mostly ended: `count` dates, `every_days` apart,
     the last one a typical deal length before the newest close."""
@@ -174,6 +191,8 @@ def run(book: Book, dates: list[datetime], *, c: float = DEFAULT_C, horizon_quan
     rows: list[DateRow] = []
     per_flag: dict[str, dict] = {f: {"dd": 0, "deals": set(), "known": 0, "lost": 0, "open": 0} for f in FLAGS}
     red_green: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    agent_red_green: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    agent_ps: list[float] = []
     rule: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     const: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     rule_names: set[str] = set()
@@ -189,6 +208,7 @@ def run(book: Book, dates: list[datetime], *, c: float = DEFAULT_C, horizon_quan
         readings = [cache.readings(d, as_of) for d in open_deals]
         p = model.predict(readings)
         counts = {f: [0, 0] for f in FLAGS}
+        agent_counts = {f: [0, 0] for f in FLAGS}
         known_here = 0
         for deal, prob, rs in zip(open_deals, p, readings, strict=True):
             flag = model.flag(float(prob))
@@ -206,12 +226,14 @@ def run(book: Book, dates: list[datetime], *, c: float = DEFAULT_C, horizon_quan
             counts[flag][1] += lost
             ys.append(lost)
             ps.append(float(prob))
-            if flag == "red":
-                red_green[deal.deal_id][0] += 1
-                red_green[deal.deal_id][1] += lost
-            elif flag == "green":
-                red_green[deal.deal_id][2] += 1
-                red_green[deal.deal_id][3] += lost
+            _tally(red_green, deal.deal_id, flag, lost)
+            # What the agent flags with here: these weights only where they passed the check, else its prior.
+            agent_p = float(prob) if model.usable else prior_probability(rs)
+            agent_flag = flag if model.usable else prior_flag(agent_p)
+            agent_ps.append(agent_p)
+            agent_counts[agent_flag][0] += 1
+            agent_counts[agent_flag][1] += lost
+            _tally(agent_red_green, deal.deal_id, agent_flag, lost)
             fires, name = rule_fires(rs)
             if fires is not None:
                 rule_names.add(name)
@@ -226,7 +248,7 @@ def run(book: Book, dates: list[datetime], *, c: float = DEFAULT_C, horizon_quan
         rows.append(DateRow(as_of=as_of, open_deals=len(open_deals), with_outcome=known_here, learned=True,
                             trained_on_deals=model.deals, holdout_auc=_r(model.holdout_auc), red_min=_r(model.red_min),
                             amber_min=_r(model.amber_min), counts=counts, usable=model.usable, rule_auc=_r(model.rule_auc),
-                            note=model.why_not_usable))
+                            note=model.why_not_usable, agent_counts=agent_counts))
     flags = []
     for f in FLAGS:
         acc = per_flag[f]
@@ -241,6 +263,8 @@ def run(book: Book, dates: list[datetime], *, c: float = DEFAULT_C, horizon_quan
     return PipelineBacktest(
         dates=rows, flags=flags,
         lift=_lift("red over green", "red", "green", red_green, n_boot),
+        agent_lift=_lift("the agent's flags, red over green", "red", "green", agent_red_green, n_boot),
+        agent_auc=_r(auc_of(ys, agent_ps)),
         baseline_rule=_lift(f"rule: {rule_name}", "rule fires", "rule silent", rule, n_boot),
         baseline_rule_name=rule_name,
         baseline_constant=_lift("constant (every deal the same flag)", "all", "all", const, n_boot),
@@ -280,11 +304,12 @@ def format_text(r: PipelineBacktest) -> str:
         auc = f"{d.holdout_auc:.3f}" if d.holdout_auc is not None else "n/a"
         lines.append(f"  {d.as_of:%Y-%m-%d} {d.open_deals:6d} {d.with_outcome:6d} {d.trained_on_deals:8d} deals {auc:>13s} "
                      f"{_pct(d.red_min):>9s} {_pct(d.amber_min):>11s}"
-                     + ("" if d.usable else f"  (not used by the agent: rule AUC {d.rule_auc})"))
+                     + ("  agent: learned" if d.usable else f"  agent: prior (weights not used: rule AUC {d.rule_auc})"))
     unused = sum(1 for d in learned if not d.usable)
     if unused:
         lines.append(f"  on {unused} of {len(learned)} dates the weights did not clearly beat chance and the single rule on "
-                     "later periods: the agent itself would have flagged with its prior; the figures below are the weights'")
+                     "later periods: the agent flagged with its prior weights there; the table below is the learned "
+                     "weights', the agent's lift is reported beside theirs")
     lines += ["", "  lost share per flag (deal-dates with an outcome; Wilson 95% CI)",
               f"  {'flag':6s} {'deal-dates':>10s} {'deals':>6s} {'ended':>6s} {'lost':>6s} {'lost share':>11s} {'95% CI':>16s} {'still open':>11s}"]
     for f in r.flags:
@@ -294,13 +319,20 @@ def format_text(r: PipelineBacktest) -> str:
     lines += [
         "",
         f"  overall lost share {_pct(r.overall_lost_share).strip()}; AUC of the loss probability {r.auc if r.auc is not None else 'n/a'}",
-        f"  lift red over green:      {_lift_text(r.lift)}",
+        f"  lift red over green, learned weights:  {_lift_text(r.lift)}",
+        f"  lift red over green, the agent's flags (learned where usable, prior elsewhere): {_lift_text(r.agent_lift)}; "
+        f"AUC {r.agent_auc if r.agent_auc is not None else 'n/a'}",
+        "    the agent's flags, ended deal-dates (lost): " + ", ".join(
+            f"{f} {sum(d.agent_counts.get(f, [0, 0])[0] for d in learned)} "
+            f"({sum(d.agent_counts.get(f, [0, 0])[1] for d in learned)})" for f in FLAGS),
         f"  baseline {r.baseline_rule.name}: {_lift_text(r.baseline_rule)}",
         f"  baseline {r.baseline_constant.name}: {_lift_text(r.baseline_constant)}",
         "  (lift CIs: bootstrap resampling deals, so a deal open at several dates is one unit)",
     ]
     if r.lift.lift is not None and r.baseline_rule.lift:
-        lines.append(f"  ratio of lifts, flags vs rule: {r.lift.lift / r.baseline_rule.lift:.2f}")
+        lines.append(f"  ratio of lifts, learned weights vs rule: {r.lift.lift / r.baseline_rule.lift:.2f}")
+    if r.agent_lift.lift is not None and r.baseline_rule.lift:
+        lines.append(f"  ratio of lifts, the agent's flags vs rule: {r.agent_lift.lift / r.baseline_rule.lift:.2f}")
     if not learned:
         lines.append("  note: no date had enough closed deals before it to learn from")
     for note in r.notes:
