@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Comma-separated names the pipeline agent looks for in notes, emails and transcripts.
     competitors: str = ""
     job_lease_seconds: int = 120
+    # Events for one subject within this many seconds of its last decision (or while its job waits
+    # or runs) fold into one follow-up decision once the subject has been quiet this long.
+    coalesce_seconds: float = 5.0
     job_max_attempts: int = 5
 
     # Imports and reporting. Mappings saved from the Import page go here (the shipped ones in

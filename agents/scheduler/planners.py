@@ -16,8 +16,9 @@ from crm_core import clock, jobqueue
 from crm_core.contexts.pipeline import pipeline_outcomes_changed
 from crm_core.importing.history import historical_ids
 from crm_core.learning import lead_outcomes_changed
-from crm_core.models import Activity, Contact, Cursor, Meeting
+from crm_core.models import Activity, Contact, Cursor, Job, JobStatus, Meeting
 from crm_core.quality.scheduling import AUDIT_JOB, audit_due
+from crm_core.settings import get_settings
 
 AGENT_JOB = "agent"
 ACTIVITY_CURSOR = "activities:lead_scoring"
@@ -100,9 +101,39 @@ def follow_activity_log(session: Session) -> int:
         # A bulk import: one job for the lot, so the learned model is prepared once, not per contact.
         enqueue_agent(session, "lead_scoring", contacts, dedupe_key=f"lead_scoring:batch:{rows[-1][0]}")
     else:
+        window = timedelta(seconds=get_settings().coalesce_seconds)
         for contact_id in contacts:
-            enqueue_agent(session, "lead_scoring", [contact_id], dedupe_key=f"lead_scoring:contact:{contact_id}")
+            enqueue_coalesced(session, "lead_scoring", "contact", contact_id, window=window)
     return len(contacts)
+
+
+MAX_FOLD_WINDOWS = 6  # a subject that never goes quiet is still decided this many windows after it began
+
+
+def enqueue_coalesced(session: Session, agent: str, subject_type: str, subject_id: int, *, window: timedelta) -> int | None:
+    """One decision for a burst of events about one subject, without delaying a quiet subject's first.
+
+    - No job for the subject lately: queued to run at once.
+    - Its job still waits: it will read the newest data when it runs, so the event folds into it;
+      a follow-up waiting for the subject to go quiet waits `window` past this event (at most
+      MAX_FOLD_WINDOWS windows after it was queued, so a busy subject is still decided).
+    - Its job runs, or finished less than `window` ago: a follow-up is queued for when the subject
+      has been quiet for `window`; events until then fold into it.
+    """
+    key = f"{agent}:{subject_type}:{subject_id}"
+    now = clock.now()
+    latest = session.scalars(
+        select(Job).where(Job.kind == AGENT_JOB, Job.dedupe_key == key).order_by(Job.id.desc()).limit(1)
+    ).first()
+    if latest is not None and latest.status == JobStatus.PENDING:
+        if latest.run_after > now:
+            latest.run_after = max(latest.run_after, min(now + window, latest.created_at + window * MAX_FOLD_WINDOWS))
+        return None
+    recent = latest is not None and (
+        latest.status == JobStatus.RUNNING or (latest.finished_at is not None and now - latest.finished_at < window))
+    run_after = now + window if recent else now
+    return jobqueue.enqueue(session, AGENT_JOB, payload={"agent": agent, "subject_ids": [subject_id]},
+                            dedupe_key=key, run_after=run_after)
 
 
 def follow_new_contacts(session: Session) -> int:

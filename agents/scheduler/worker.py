@@ -38,6 +38,10 @@ log = logging.getLogger("crm.scheduler")
 SQLITE_LOCK = "scheduler:sqlite"
 SPEND_EVERY = 30.0  # seconds between recomputations of today's LLM spend for the heartbeat
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)  # whole-run periods, claimed once per store
+# While activities flow, the log is read this often (the first event of a quiet contact is decided at
+# once, not at the next 1 s tick); a read is one indexed query. Portable: SQLite and PostgreSQL alike.
+FLOW_POLL = 0.1
+FLOW_HOLD = 10.0  # seconds after the last event seen during which events count as flowing
 MODEL_RESERVE = 0.2  # share of a job's deadline kept free of model calls, for the offline rest and commits
 
 
@@ -71,12 +75,14 @@ class Worker:
         self._last_beat = 0.0
         self._spend: tuple[int, float] = (0, 0.0)
         self._spend_at = float("-inf")
+        self._events_at = float("-inf")
+        self._followed_at = float("-inf")
         self.timers = self._timers(settings.pipeline_scan_minutes)
 
     # -- timers -------------------------------------------------------------------------
     def _timers(self, pipeline_minutes: int) -> schedule.Scheduler:
         s = schedule.Scheduler()
-        s.every(1).seconds.do(self._plan, planners.follow_activity_log)
+        s.every(1).seconds.do(self._follow_events)  # and every FLOW_POLL while events flow
         s.every(5).seconds.do(self._plan, planners.follow_new_contacts)
         s.every(1).minutes.do(self._plan, planners.meetings_due)
         s.every(pipeline_minutes).minutes.do(self._plan, planners.whole_run("pipeline", timedelta(minutes=pipeline_minutes)))
@@ -95,12 +101,22 @@ class Worker:
         s.every(1).days.do(self._plan, planners.learn_daily)
         return s
 
-    def _plan(self, planner: Callable[[Session], int]) -> None:
+    def _plan(self, planner: Callable[[Session], int]) -> int:
         try:
             with unit_of_work() as session:
-                planner(session)
+                return planner(session) or 0
         except Exception:  # a planner failing must not stop the worker; it retries next tick
             log.exception("planner %s failed", getattr(planner, "__name__", planner))
+            return 0
+
+    def _follow_events(self) -> None:
+        self._followed_at = time.monotonic()
+        if self._plan(planners.follow_activity_log):
+            self._events_at = self._followed_at
+
+    def _flowing(self) -> bool:
+        """Events were seen lately: read the activity log every FLOW_POLL instead of every second."""
+        return time.monotonic() - self._events_at < FLOW_HOLD
 
     # -- jobs ---------------------------------------------------------------------------
     def _holds_sqlite_lock(self) -> bool:
@@ -217,10 +233,12 @@ class Worker:
                 first = False
             else:
                 self.timers.run_pending()
+            if self._flowing() and time.monotonic() - self._followed_at >= FLOW_POLL:
+                self._follow_events()
             worked = self.process_one()
             self.beat()
             if not worked:
-                self.stopping.wait(self.poll_interval)
+                self.stopping.wait(min(self.poll_interval, FLOW_POLL) if self._flowing() else self.poll_interval)
         self.beat(status="stopped", force=True)
         self._release()
         log.info("worker %s stopped after %d jobs", self.worker_id, self.jobs_done)
