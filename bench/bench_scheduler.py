@@ -248,7 +248,8 @@ def planner_tick_s(url: str) -> float | None:
 
     with env_vars(CRM_DATABASE_URL=url):
         for job in Worker("bench-probe").timers.jobs:
-            if job.job_func.args and job.job_func.args[0] is planners.follow_activity_log:
+            func = job.job_func.args[0] if job.job_func.args else getattr(job.job_func.func, "__func__", None)
+            if func is planners.follow_activity_log or func is Worker._follow_events:
                 return timedelta(**{job.unit: job.interval}).total_seconds()
     return None
 

@@ -1,0 +1,175 @@
+"""LLM economy: model calls saved by fingerprints (repeat runs) and by per-contact coalescing (trickles).
+
+    .venv/bin/python bench/bench_llm_economy.py [--scale 0.25] [--events 1000] [--contacts 200] [--rate 20]
+                                                [--window 5] [--quick]
+
+On the demo book (`seed-demo --scale`, SQLite in a temporary file), through the real `anthropic`
+SDK talking to the fake Messages server of bench/bench_scheduler.py (its own process; it answers a
+lead-scoring prompt with the learned estimate the prompt carries and counts the requests):
+
+1. Repeat run: `run_agent("lead_scoring", skip_unchanged=True)` over every lead due, then the same
+   again with no new data. Baseline: the first run's calls. Reported: calls of the second run and
+   the share of subjects it skipped (the bar: >= 95 % skipped).
+2. Trickle: a scheduler worker (`python -m agents.scheduler`, its own process) follows the activity
+   log while this process writes --events page views over --contacts open leads at --rate per
+   second (each to a contact drawn at random), then waits until the queue is idle. Run twice on
+   fresh copies of the same book: coalescing off (CRM_COALESCE_SECONDS=0: only a still-pending job
+   absorbs events, the planner before issue 16) and on (--window seconds). Reported: model calls
+   per event for each and their ratio (the bar: <= 0.25 calls per event).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_scheduler import (  # noqa: E402  (the path above makes the package importable)
+    COUNT_PATH, WorkerProcess, env_vars, fake_anthropic, follow_from_here, seed_book,
+)
+
+
+def copy_store(src: Path, dst: Path) -> str:
+    """A consistent copy of a SQLite store in WAL mode (the file alone may miss committed pages)."""
+    with sqlite3.connect(src) as source, sqlite3.connect(dst) as target:
+        source.backup(target)
+    return f"sqlite:///{dst}"
+
+
+def requests_so_far(fake_url: str) -> int:
+    with urllib.request.urlopen(fake_url.rstrip("/") + COUNT_PATH, timeout=10) as reply:  # loopback only
+        return int(json.load(reply)["messages"])
+
+
+def repeat_run(url: str, fake_url: str) -> dict[str, float]:
+    from agents.runner import run_agent
+
+    with env_vars(CRM_DATABASE_URL=url, ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_BASE_URL=fake_url,
+                  CRM_LLM_PROVIDER="anthropic"):
+        before = requests_so_far(fake_url)
+        first = run_agent("lead_scoring", provider="anthropic", skip_unchanged=True)
+        middle = requests_so_far(fake_url)
+        second = run_agent("lead_scoring", provider="anthropic", skip_unchanged=True)
+        after = requests_so_far(fake_url)
+    skipped = sum(1 for o in second.outcomes if o.skipped)
+    return {"subjects": len(second.outcomes), "first_calls": middle - before, "second_calls": after - middle,
+            "skipped_share": skipped / max(1, len(second.outcomes))}
+
+
+def trickle(url: str, fake_url: str, leads: list[int], *, events: int, contacts: int, rate: float, window: float,
+            log_path: Path) -> dict[str, float]:
+    from crm_core import clock
+    from crm_core.db import unit_of_work
+    from crm_core.models import Activity
+
+    follow_from_here(url)
+    with env_vars(CRM_DATABASE_URL=url, ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_BASE_URL=fake_url,
+                  CRM_LLM_PROVIDER="anthropic", CRM_COALESCE_SECONDS=str(window)):
+        worker = _sdk_worker(url, fake_url, window, log_path)
+        try:
+            worker.wait_idle(url)  # start-up whole runs first: they are not what is measured
+            follow_from_here(url)
+            before = requests_so_far(fake_url)
+            rnd = random.Random(16)
+            chosen = rnd.sample(leads, min(contacts, len(leads)))
+            started, started_at = time.perf_counter(), clock.now()
+            for i in range(events):
+                due = started + i / rate
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                with unit_of_work(url) as s:
+                    s.add(Activity(type="page_view", occurred_at=clock.now(), contact_id=rnd.choice(chosen),
+                                   payload={"url": "/pricing" if i % 7 == 0 else "/docs"}, source="web"))
+            time.sleep(window + 1.5)  # the last follow-ups wait for their quiet window
+            worker.wait_idle(url)
+            requests = requests_so_far(fake_url) - before
+            calls, other = _calls_since(url, started_at)
+        finally:
+            worker.stop()
+    return {"events": events, "contacts": len(chosen), "calls": calls, "per_event": calls / events,
+            "requests": requests, "other": other}
+
+
+def _calls_since(url: str, since) -> tuple[int, dict[str, int]]:
+    """Lead-scoring decisions reasoned by the model since `since` (one model call each), and other agents' calls."""
+    from sqlalchemy import select
+
+    from crm_core.db import unit_of_work
+    from crm_core.models import AuditEntry
+
+    by_agent: dict[str, int] = {}
+    with unit_of_work(url, readonly=True) as s:
+        for actor, details in s.execute(select(AuditEntry.actor, AuditEntry.details).where(
+                AuditEntry.event == "decision.created", AuditEntry.at >= since)):
+            if details.get("provider") == "anthropic" and not details.get("proposal_index"):
+                by_agent[actor] = by_agent.get(actor, 0) + 1
+    return by_agent.pop("agent:lead_scoring", 0), by_agent
+
+
+def _sdk_worker(url: str, fake_url: str, window: float, log_path: Path) -> WorkerProcess:
+    """bench_scheduler's WorkerProcess pins the offline reasoner; this one talks to the fake API."""
+    worker = WorkerProcess.__new__(WorkerProcess)
+    env = dict(os.environ, CRM_DATABASE_URL=url, ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_BASE_URL=fake_url,
+               CRM_LLM_PROVIDER="anthropic", CRM_COALESCE_SECONDS=str(window), PYTHONUNBUFFERED="1",
+               # The fake answers lead-scoring prompts only: the other agents' start-up runs get a 400
+               # each, which must not open the circuit breaker for the model lead scoring shares.
+               CRM_LLM_BREAKER_FAILURES="1000000")
+    worker.log_path = log_path
+    worker._log = open(log_path, "w")
+    worker.proc = subprocess.Popen([sys.executable, "-m", "agents.scheduler", "--poll-interval", "0.5"], cwd=ROOT,
+                                   env=env, stdout=worker._log, stderr=subprocess.STDOUT)
+    return worker
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=0.25)
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--contacts", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--window", type=float, default=5.0)
+    parser.add_argument("--quick", action="store_true", help="a small book and 100 events (smoke run)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.scale, args.events, args.contacts = 0.05, 100, 20
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-economy-"))
+    try:
+        seeded = tmp / "seeded.db"
+        summary, leads = seed_book(f"sqlite:///{seeded}", args.scale)
+        print(f"book: {summary}; {len(leads)} open leads")
+        with fake_anthropic() as fake_url:
+            rep = repeat_run(copy_store(seeded, tmp / "repeat.db"), fake_url)
+            print(f"1. repeat run over {rep['subjects']} leads: first run {rep['first_calls']} calls, "
+                  f"second run {rep['second_calls']} calls; {rep['skipped_share']:.1%} skipped without a call")
+            results = {}
+            for label, window in (("coalescing off", 0.0), (f"coalescing {args.window:g} s", args.window)):
+                db = copy_store(seeded, tmp / f"trickle-{window:g}.db")
+                results[label] = trickle(db, fake_url, leads, events=args.events,
+                                         contacts=args.contacts, rate=args.rate, window=window,
+                                         log_path=tmp / f"worker-{window:g}.log")
+                r = results[label]
+                print(f"2. {label}: {r['events']} events over {r['contacts']} contacts at {args.rate:g}/s -> "
+                      f"{r['calls']} lead-scoring model calls, {r['per_event']:.3f} per event "
+                      f"({r['requests']} requests to the fake API in all; other agents' decisions: {r['other'] or 'none'})")
+        off, on = results.values()
+        print(f"   ratio: coalescing on / off = {on['per_event'] / max(off['per_event'], 1e-9):.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
