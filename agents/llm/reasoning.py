@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 from agents.base import DecisionEnvelope, Proposal, Usage
 from agents.llm import anthropic_provider, offline_provider, ollama_provider
 from agents.llm.breaker import BREAKERS, breaker_key
-from agents.llm.confidence import AssessedProposal, combine_confidence, weakest_approval_rate
+from agents.llm.confidence import ApprovalStats, AssessedProposal, combine_confidence, weakest_approval_rate
 from agents.llm.fence import SYSTEM_DATA_RULE
 from agents.llm.fingerprint import fingerprint
 from agents.llm.offline_provider import OFFLINE_MODEL
@@ -110,7 +110,7 @@ def _assess(
     whole_decision: dict[str, Any],
     agreements: list[bool | None],
     completeness: float,
-    approval_stats: dict[str, tuple[int, int]] | None,
+    approval_stats: ApprovalStats | None,
 ) -> tuple[AssessedProposal, ...]:
     """Each proposal with its combined confidence.
 
@@ -244,7 +244,7 @@ def reason(
     *,
     provider: str | None = None,
     settings: Settings | None = None,
-    approval_stats: dict[str, tuple[int, int]] | None = None,
+    approval_stats: ApprovalStats | None = None,
     budget_exhausted: bool = False,
     client_factory: ClientFactory | None = None,
     privacy: PrivacyScreen | None = None,
