@@ -131,3 +131,35 @@ def test_a_deal_aging_past_a_threshold_changes_the_fingerprint_its_own_flag_does
     assert fingerprint("pipeline", _deal(12.1)) == fingerprint("pipeline", _deal(12.1, flagged))
     snoozed = flagged.model_copy(update={"snoozed_until": AS_OF.date() + timedelta(days=7), "snoozed_by": "Morgan"})
     assert fingerprint("pipeline", _deal(12.1)) != fingerprint("pipeline", _deal(12.1, snoozed))
+
+
+# -- prompt caching ----------------------------------------------------------------------------
+def _call(server: FakeAnthropicServer, agent_name: str, model: str, user: str):
+    import anthropic
+
+    from agents.llm import anthropic_provider
+    from agents.llm.reasoning import system_prompt
+
+    agent = get_agent(agent_name)
+    server.script(reply_json({"ok": True}))
+    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=server.url, max_retries=0)
+    return anthropic_provider.call(client, model=model, system=system_prompt(agent), user=user,
+                                   decision_model=agent.Decision)
+
+
+def test_a_prefix_above_the_minimum_is_written_once_then_read_and_one_below_is_never_cached(fake_anthropic):
+    # follow-up runs on the mid tier (1,024-token minimum): instructions and schema reach it.
+    first = _call(fake_anthropic, "follow_up", "claude-sonnet-5-5", "contact 1: " + "x" * 400)
+    second = _call(fake_anthropic, "follow_up", "claude-sonnet-5-5", "contact 2: " + "y" * 400)
+    [block] = fake_anthropic.message_requests[-1].body["system"]
+    assert block["cache_control"] == {"type": "ephemeral"} and "JSON Schema" in block["text"]
+    assert first.usage.cache_write_tokens >= 1024 and first.usage.cache_read_tokens == 0
+    assert second.usage.cache_read_tokens == first.usage.cache_write_tokens and second.usage.cache_write_tokens == 0
+    assert second.usage.input_tokens < second.usage.cache_read_tokens  # only the per-subject part is paid in full
+    # Lead scoring on the small tier cannot reach its 4,096-token minimum: the schema is not
+    # added (it would only cost), and the API reports no cache use at all, however often it is sent.
+    for n in range(2):
+        reply = _call(fake_anthropic, "lead_scoring", "claude-haiku-5-5", f"contact {n}")
+        assert reply.usage.cache_read_tokens == reply.usage.cache_write_tokens == 0
+    [block] = fake_anthropic.message_requests[-1].body["system"]
+    assert "JSON Schema" not in block["text"]

@@ -8,8 +8,9 @@ of "the model refused". The reply is validated against the pydantic model afterw
 `reason()` (structured outputs move numeric bounds into descriptions, so the API alone does not
 enforce them).
 
-The system prompt goes as one text block marked `cache_control: ephemeral`: every decision of an
-agent shares it, so repeated runs read it from the prompt cache. Retries with backoff on
+The system prompt goes as one text block marked `cache_control: ephemeral` (`system_blocks`): every
+decision of an agent shares it, so repeated runs read it from the prompt cache once it reaches the
+model's cacheable minimum (agents.llm.caching). Retries with backoff on
 408/409/429/5xx/529 and the timeout are the SDK's own (`max_retries`, `timeout` from settings).
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ import anthropic
 from pydantic import BaseModel
 
 from agents.base import Usage
+from agents.llm.caching import estimate_tokens, min_cacheable_tokens
 from agents.llm.reply import ModelReply, ProviderFailure
 from crm_core.settings import Settings
 
@@ -44,6 +46,20 @@ def build_client(settings: Settings) -> anthropic.Anthropic:
 
 def output_config(decision_model: type[BaseModel]) -> dict[str, Any]:
     return {"format": {"type": "json_schema", "schema": anthropic.transform_schema(decision_model)}}
+
+
+def system_blocks(system: str, decision_model: type[BaseModel], model: str) -> list[dict[str, Any]]:
+    """The stable part of every request of an agent, as one block marked for the prompt cache.
+
+    The instructions, and the output schema written out after them when that lifts the block to
+    the model's cacheable minimum: a cached prefix is read at a tenth of the input price, while a
+    prefix under the minimum is never cached, so the schema would only add full-price tokens.
+    The per-subject part (the context) goes in the user message after it.
+    """
+    schema = json.dumps(output_config(decision_model)["format"]["schema"], sort_keys=True, separators=(",", ":"))
+    stable = f"{system}\n\nThe reply is one JSON object that follows this JSON Schema:\n{schema}"
+    text = stable if estimate_tokens(stable) >= min_cacheable_tokens(model) else system
+    return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
 
 
 def _usage(raw: Any) -> Usage:
@@ -104,7 +120,7 @@ def call(
         message = client.messages.create(
             model=model,
             max_tokens=max_tokens,
-            system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+            system=system_blocks(system, decision_model, model),
             messages=[{"role": "user", "content": user}],
             output_config=output_config(decision_model),  # type: ignore[arg-type]
         )

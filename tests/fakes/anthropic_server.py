@@ -16,17 +16,21 @@ Error replies carry `retry-after-ms: 1` so the SDK's retries do not slow the sui
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from agents.llm.caching import estimate_tokens, min_cacheable_tokens
 from tests.fakes import LoggedRequest, Responder, ScriptedServer, Step, hang
 
 __all__ = [
-    "FakeAnthropicServer", "LoggedRequest", "error", "fake_anthropic", "hang", "reply_json", "reply_text", "usage_block",
+    "FakeAnthropicServer", "LoggedRequest", "error", "fake_anthropic", "forget_cache", "hang", "reply_json", "reply_text",
+    "request_usage", "usage_block",
 ]
 
 
@@ -62,11 +66,50 @@ def reply_text(
                 "content": content,
                 "stop_reason": stop_reason,
                 "stop_sequence": None,
-                "usage": usage or usage_block(),
+                "usage": usage or request_usage(req),
             }
         )
 
     return respond
+
+
+def request_usage(req: LoggedRequest, *, output_tokens: int = 40) -> dict[str, int]:
+    """Usage as the real API reports it for this request (a reply scripted without its own numbers).
+
+    The prefix up to the last system block marked `cache_control` is cached only when it reaches
+    the model's minimum (agents.llm.caching); then the first request with that prefix writes it
+    (cache_creation_input_tokens) and later ones read it (cache_read_input_tokens), and
+    input_tokens counts only what follows. Token counts are estimates (4 characters a token).
+    """
+    body = req.body if isinstance(req.body, dict) else {}
+    model = str(body.get("model", ""))
+    system = body.get("system") or []
+    blocks = [{"type": "text", "text": system}] if isinstance(system, str) else list(system)
+    marked = [i for i, b in enumerate(blocks) if isinstance(b, dict) and b.get("cache_control")]
+    prefix = "".join(str(b.get("text", "")) for b in blocks[: marked[-1] + 1]) if marked else ""
+    rest = "".join(str(b.get("text", "")) for b in blocks[marked[-1] + 1 if marked else 0:])
+    # The output_config schema is left out of the estimate: how the API counts it is not documented.
+    rest += json.dumps(body.get("messages", []))
+    prefix_tokens, rest_tokens = estimate_tokens(prefix), estimate_tokens(rest)
+    if not prefix or prefix_tokens < min_cacheable_tokens(model):
+        return usage_block(prefix_tokens + rest_tokens, output_tokens)
+    key = hashlib.sha256(f"{model}\x00{prefix}".encode()).hexdigest()
+    with _CACHE_LOCK:
+        seen = key in _SEEN_PREFIXES
+        _SEEN_PREFIXES.add(key)
+    return usage_block(rest_tokens, output_tokens, cache_read=prefix_tokens if seen else 0,
+                       cache_write=0 if seen else prefix_tokens)
+
+
+# Prefixes the fake API has cached (process-wide, like the real cache is account-wide; tests that
+# need a cold cache call forget_cache()).
+_SEEN_PREFIXES: set[str] = set()
+_CACHE_LOCK = threading.Lock()
+
+
+def forget_cache() -> None:
+    with _CACHE_LOCK:
+        _SEEN_PREFIXES.clear()
 
 
 def reply_json(obj: Any, **kwargs: Any) -> Responder:
@@ -115,6 +158,7 @@ class FakeAnthropicServer(ScriptedServer):
 
 @pytest.fixture
 def fake_anthropic() -> Iterator[FakeAnthropicServer]:
+    forget_cache()
     server = FakeAnthropicServer().start()
     try:
         yield server
