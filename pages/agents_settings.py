@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crm_core import clock
-from crm_core.services import agent_ops, approvals, oversight_settings, users
+from crm_core.services import agent_ops, approvals, llm_costs, oversight_settings, users
 from ui import format as fmt
 from ui.data import flash, read, write
 from ui.layout import empty_state, need_actor, page_header
@@ -65,6 +65,14 @@ else:
         "Agent": r.agent, "Decisions": int(r.decisions), "Input tokens": int(r.input_tokens), "Output tokens": int(r.output_tokens),
         "LLM cost": fmt.usd_cost(r.cost_usd), "Sent to a remote model": int(r.remote_decisions),
     } for r in totals.itertuples()]), hide_index=True, key="agents_usage_totals")
+costs = read(llm_costs.decision_costs, days=days)
+if costs:
+    st.caption("What each decision by a remote model cost, from the usage the API returned")
+    st.dataframe(pd.DataFrame([{
+        "Day": c.day, "Agent": c.agent.replace("_", " "), "Model": f"{c.model} ({c.tier})", "Decisions": c.decisions,
+        "Cost per decision": fmt.usd_cost(c.cost_per_decision), "Read from the prompt cache": fmt.percent(c.cached_share),
+        "LLM cost": fmt.usd_cost(c.cost_usd),
+    } for c in costs]), hide_index=True, key="agents_decision_costs")
 
 # ---- models -----------------------------------------------------------------------------------------------
 config = read(agent_ops.runtime_config)
