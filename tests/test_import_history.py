@@ -12,7 +12,8 @@ from auth_helpers import MANAGER, add_user
 from crm_core import clock
 from crm_core.db import unit_of_work
 from crm_core.importing import apply_import, plan_import, read_csv
-from crm_core.importing.history import id_runs
+from crm_core.contexts.pipeline import load_book
+from crm_core.importing.history import STALE_MARK, STALE_NOTE, id_runs
 from crm_core.models import Account, AuditEntry, Contact, Deal, Decision, ImportBatch, Job
 from crm_core.services import pipeline
 
@@ -54,11 +55,24 @@ def test_history_import_closes_stale_open_deals_keeps_recent_ones_live_and_is_id
         board = pipeline.pipeline_board(s, actor=MANAGER)
     assert {k: d.status for k, d in deals.items()} == {"D1": "lost", "D2": "open", "D3": "lost", "D4": "won"}
     assert deals["D1"].closed_at == datetime(2023, 3, 1) + timedelta(days=365)  # the day it went stale
-    assert deals["D1"].stage == "Proposal" and deals["D1"].attributes == {}     # no marker the learners could read
+    assert deals["D1"].stage == "Proposal"
+    # The import's judgement is marked on the deal, where no learner reads features; a real loss is not.
+    assert deals["D1"].attributes == {STALE_MARK: STALE_NOTE} and deals["D3"].attributes == {STALE_MARK: STALE_NOTE}
+    assert deals["D4"].attributes == {}
     assert deals["D3"].closed_at == NOW
     assert board.open_deals == 1 and board.amount == 2000
     _, again = run("deals", DEALS, as_history=True)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 4)
+
+
+def test_the_pipeline_learner_leaves_out_deals_a_history_import_closed_as_stale(store):
+    """Their outcome and closing day are the import's rule (lost on day 365), not an event: learning from
+    them would teach that old deals are lost, which the rule itself already says and no live deal shows."""
+    run("deals", DEALS, as_history=True)
+    with unit_of_work(readonly=True) as s:
+        ids = {d.id: d.external_id for d in s.scalars(select(Deal))}
+        book = load_book(s)
+    assert sorted(ids[i] for i in book.by_id) == ["D2", "D4"]
 
 
 def test_without_history_the_dry_run_warns_about_stale_and_undated_open_deals_and_offers_history(store):

@@ -69,6 +69,7 @@ from agents.pipeline_signals import (
 )
 from crm_core import clock
 from crm_core.contexts.reading import CHUNK, chunks
+from crm_core.importing.history import STALE_MARK
 from crm_core.settings import get_settings
 from crm_core.models import Account, Activity, Contact, Deal, Email, Meeting, ModelSnapshot, StageHistory, Task, User
 from crm_core.models.enums import DealStatus, MeetingStatus, TaskStatus
@@ -203,8 +204,10 @@ def load_book(session: Session, *, competitors: Sequence[str] | None = None) -> 
     people: dict[int, tuple[int | None, int | None]] = {}
     for d in session.execute(
         select(Deal.id, Deal.opened_at, Deal.created_at, Deal.closed_at, Deal.status, Deal.product, Deal.owner_id,
-               Deal.amount, Deal.expected_close, Deal.primary_contact_id, Deal.account_id)
+               Deal.amount, Deal.expected_close, Deal.primary_contact_id, Deal.account_id, Deal.attributes)
     ):
+        if STALE_MARK in (d.attributes or {}):
+            continue  # lost by a history import's rule, not by an event: nothing to learn from it
         people[d.id] = (d.primary_contact_id, d.account_id)
         began = d.opened_at or d.created_at
         closed = d.closed_at if d.status in ("won", "lost") else None

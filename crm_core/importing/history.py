@@ -13,8 +13,11 @@ An import "as history" changes three things and nothing else:
   scheduler's followers of new contacts and activities skip them (no decision per imported row),
   and the import writes one audit entry, not one per row.
 
-Nothing is written into the records' custom attributes: a marker there would become a feature
-the lead scorer learns from, and it would say the label.
+Nothing is written into a contact's custom attributes: a marker there would become a feature
+the lead scorer learns from, and it would say the label. A deal closed as stale does carry one
+(`STALE_MARK` in its attributes, which no learner reads as a feature): its outcome and closing
+date are this import's judgement, not an event, so the pipeline learner leaves it out; learning
+from it would teach "old open deals get lost on day 365", which predicts nothing on a live board.
 """
 from __future__ import annotations
 
@@ -30,6 +33,9 @@ from crm_core.models import ImportBatch
 from crm_core.models.enums import OUTCOME_STAGES, DealStatus, LifecycleStage
 
 STALE_AFTER_DAYS = 365
+# On a deal's attributes: closed as lost by a history import because nobody touched it for a year.
+STALE_MARK = "history_import"
+STALE_NOTE = f"recorded as lost on import: no activity for {STALE_AFTER_DAYS} days"
 _OUTCOMES = {s.value for s in OUTCOME_STAGES}
 
 
@@ -71,7 +77,8 @@ def deals_as_history(rows: Sequence[Any], now: datetime, counts: HistoryCounts) 
         counts.deals_stale += 1
         # Undated: closed when imported (the import time), since no date says when it went stale.
         closed_at = touched + timedelta(days=STALE_AFTER_DAYS) if touched is not None else None
-        out.append(row.model_copy(update={"status": DealStatus.LOST, "closed_at": closed_at, "expected_close": None}))
+        out.append(row.model_copy(update={"status": DealStatus.LOST, "closed_at": closed_at, "expected_close": None,
+                                          "attributes": {**row.attributes, STALE_MARK: STALE_NOTE}}))
     return out
 
 
