@@ -24,11 +24,14 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
+import anthropic
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from agents.base import DecisionEnvelope
+from agents.llm import anthropic_provider, batches
 from agents.llm.fingerprint import fingerprint
+from agents.llm.reply import ProviderFailure
 from agents.registry import get_agent
 from crm_core import clock
 from crm_core.budget import spend_today
@@ -170,6 +173,44 @@ def _reusable(session, agent_name: str, digest: str) -> Decision | None:
     return None if newer is not None else hit
 
 
+def _decide_in_batch(
+    todo: list[tuple[str, SubjectOutcome, BaseModel, Any, str]],
+    decide: Callable[[BaseModel, Any, Callable[..., Any] | None], DecisionEnvelope],
+    client_factory: Callable[..., Any] | None,
+    control: RunControl,
+) -> dict[str, DecisionEnvelope]:
+    """Envelopes for the subjects a Message Batch answered (see agents.llm.batches), keyed by subject.
+
+    Subjects decided without a model (offline route, spent budget, sensitive) come back from the
+    capture pass as they are. A subject the batch did not answer is left out: the synchronous
+    path then retries it or decides it offline, as for any single call.
+    """
+    settings = get_settings()
+    decided: dict[str, DecisionEnvelope] = {}
+    requests: dict[str, dict[str, Any]] = {}
+    ids: dict[str, tuple[str, BaseModel, Any]] = {}
+    for n, (key, _outcome, ctx, screen, _digest) in enumerate(todo):
+        try:
+            decided[key] = decide(ctx, screen, lambda *_: batches.CaptureClient())
+        except batches.Captured as captured:
+            requests[f"s{n}"] = captured.params
+            ids[f"s{n}"] = (key, ctx, screen)
+    if not requests:
+        return decided
+    try:
+        client = client_factory("anthropic", settings) if client_factory else anthropic_provider.build_client(settings)
+        answered = batches.run_batch(client, requests, poll_s=settings.llm_batch_poll_s, stop=control.stop,
+                                     deadline=control.deadline)
+    except (anthropic.APIError, ProviderFailure):
+        return decided  # the batch could not be sent or read: every captured subject goes synchronous
+    for custom_id, message in answered.items():
+        key, ctx, screen = ids[custom_id]
+        envelope = decide(ctx, screen, lambda *_, m=message: batches.ReplayClient(m))
+        usage = envelope.usage.model_copy(update={"cost_usd": envelope.usage.cost_usd * batches.BATCH_PRICE_FACTOR})
+        decided[key] = envelope.model_copy(update={"usage": usage, "notes": (*envelope.notes, batches.BATCH_NOTE)})
+    return decided
+
+
 def run_agent(
     agent_name: str,
     *,
@@ -205,6 +246,7 @@ def run_agent(
 
     control = control or _AMBIENT.get() or RunControl(deadline_s=get_settings().llm_run_deadline_s or None)
     result = RunResult(agent=agent_name, as_of=as_of, provider=provider)
+    todo: list[tuple[str, SubjectOutcome, BaseModel, Any, str]] = []
     for index, (ctx, screen) in enumerate(screened):
         key = _subject_key(agent_name, ctx, index)
         outcome = SubjectOutcome(subject_key=key, withheld=len(screen.withheld))
@@ -226,22 +268,28 @@ def run_agent(
                     outcome.skipped = "context unchanged since the last decision"
                     outcome.reused_decision_id = reused.id
                     continue
-        try:
-            with control.model_call():
-                envelope = reason(
-                    agent,
-                    ctx,
-                    provider=provider,
-                    approval_stats=approval_stats,
-                    budget_exhausted=budget_spent,
-                    client_factory=client_factory,
-                    privacy=screen,
-                    deadline=control.deadline,
-                )
-        except RunInterrupted:
-            outcome.failed = True
-            outcome.error = f"interrupted ({control.stop_reason}) while waiting for the model; nothing was stored"
+        todo.append((key, outcome, ctx, screen, digest))
+
+    def decide(ctx: BaseModel, screen: Any, factory: Callable[..., Any] | None) -> DecisionEnvelope:
+        return reason(agent, ctx, provider=provider, approval_stats=approval_stats, budget_exhausted=budget_spent,
+                      client_factory=factory, privacy=screen, deadline=control.deadline)
+
+    batched: dict[str, DecisionEnvelope] = {}
+    if provider != "offline" and len(todo) > get_settings().llm_batch_above and not control.stop.is_set():
+        batched = _decide_in_batch(todo, decide, client_factory, control)
+    for key, outcome, ctx, screen, digest in todo:
+        if control.stop.is_set():
+            outcome.not_reached = True
             continue
+        envelope = batched.get(key)
+        if envelope is None:
+            try:
+                with control.model_call():
+                    envelope = decide(ctx, screen, client_factory)
+            except RunInterrupted:
+                outcome.failed = True
+                outcome.error = f"interrupted ({control.stop_reason}) while waiting for the model; nothing was stored"
+                continue
         if on_envelope:
             on_envelope(envelope)
         outcome.provider = envelope.provider

@@ -27,7 +27,7 @@ from crm_core.db import unit_of_work
 from crm_core.demo import seed_demo
 from crm_core.models import AuditEntry, Decision
 from tests.fakes import LoggedRequest, Step
-from tests.fakes.anthropic_server import FakeAnthropicServer, fake_anthropic, reply_json  # noqa: F401  (fixture)
+from tests.fakes.anthropic_server import FakeAnthropicServer, error, fake_anthropic, reply_json  # noqa: F401  (fixture)
 
 AS_OF = datetime(2026, 6, 1, 9, 0)
 _CONTACT = re.compile(r'\\?"contact_id\\?":\s*(\d+)')
@@ -46,13 +46,18 @@ class _Answering(FakeAnthropicServer):
     """Answers every request with the offline decision for the contact its user message names."""
 
     replies: dict[int, dict] = {}
+    fail_once: set[int] = set()  # contacts whose next request gets a 500 (a batch item errors)
 
     def unscripted(self, req: LoggedRequest) -> Step:
         body = req.body if isinstance(req.body, dict) else {}
         found = _CONTACT.search(json.dumps(body.get("messages", [])))
-        reply = self.replies.get(int(found.group(1))) if found else None
+        contact = int(found.group(1)) if found else None
+        reply = self.replies.get(contact) if contact is not None else None
         if reply is None:
             return super().unscripted(req)
+        if contact in self.fail_once:
+            self.fail_once.discard(contact)
+            return error(500, "fake overloaded item")(req)
         return reply_json(reply)(req)
 
 
@@ -163,3 +168,41 @@ def test_a_prefix_above_the_minimum_is_written_once_then_read_and_one_below_is_n
         assert reply.usage.cache_read_tokens == reply.usage.cache_write_tokens == 0
     [block] = fake_anthropic.message_requests[-1].body["system"]
     assert "JSON Schema" not in block["text"]
+
+
+# -- the Message Batches API -----------------------------------------------------------------------
+def test_a_bulk_run_goes_through_a_batch_at_half_price_with_the_synchronous_decisions(answering, monkeypatch):
+    from agents.llm.pricing import cost_usd
+
+    answering.replies = _offline_replies(AS_OF)
+    monkeypatch.setenv("CRM_LLM_BATCH_POLL_S", "0.01")
+    sync: dict[str, object] = {}
+    monkeypatch.setenv("CRM_LLM_BATCH_ABOVE", "100000")
+    first = run_agent("lead_scoring", provider="anthropic", as_of=AS_OF,
+                      on_envelope=lambda e: sync.__setitem__(e.context_snapshot["contact_id"], e))
+    assert not any(r.path.startswith("/v1/messages/batches") for r in answering.requests)
+    sync_calls = len(answering.message_requests)
+    assert sync_calls >= 10
+
+    monkeypatch.setenv("CRM_LLM_BATCH_ABOVE", "5")
+    flaky = sorted(answering.replies)[0]
+    answering.fail_once = {flaky}
+    batched: dict[int, object] = {}
+    second = run_agent("lead_scoring", provider="anthropic", as_of=AS_OF,
+                       on_envelope=lambda e: batched.__setitem__(e.context_snapshot["contact_id"], e))
+    later = answering.requests[sync_calls:] if len(answering.requests) >= sync_calls else []
+    posts = [r for r in answering.requests if r.path == "/v1/messages/batches" and r.method == "POST"]
+    assert len(posts) == 1 and len(posts[0].body["requests"]) == sync_calls
+    singles = [r for r in later if r.path == "/v1/messages"]
+    assert len(singles) == 1  # the errored item, retried on its own
+    assert _CONTACT.search(json.dumps(singles[0].body["messages"])).group(1) == str(flaky)
+    assert not second.failed and set(batched) == set(sync)
+    for contact, env in batched.items():
+        assert env.decision == sync[contact].decision  # same decisions as the synchronous path
+        full, _ = cost_usd(env.model, env.usage)
+        if contact == flaky:
+            assert env.usage.cost_usd == pytest.approx(full)
+        else:
+            assert env.usage.cost_usd == pytest.approx(full * 0.5) and env.usage.cost_usd > 0
+            assert any("Message Batches API" in n for n in env.notes)
+    assert len(first.outcomes) == len(second.outcomes)

@@ -137,9 +137,11 @@ class ScriptedServer:
                     server._stopping.wait(step.hang_s)
                     self.close_connection = True
                     return
-                payload = json.dumps(step.body).encode()
+                raw_body = isinstance(step.body, bytes)  # e.g. JSON Lines, sent as given
+                payload = step.body if raw_body else json.dumps(step.body).encode()
                 self.send_response(step.status)
-                self.send_header("content-type", "application/json")
+                if not raw_body or "content-type" not in step.headers:
+                    self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
                 self.send_header("request-id", f"req_{uuid.uuid4().hex[:16]}")
                 for k, v in step.headers.items():

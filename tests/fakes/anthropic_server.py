@@ -144,9 +144,66 @@ def error(status: int, message: str | None = None, *, retry_after_ms: int | None
 
 
 class FakeAnthropicServer(ScriptedServer):
-    """The Messages API: `url` is the SDK's base_url."""
+    """The Messages API: `url` is the SDK's base_url.
+
+    It also answers the Message Batches API as documented: POST /v1/messages/batches takes
+    `requests` ({custom_id, params}) and returns the batch `in_progress`; each item is answered by
+    the script (or `always`) as if it were its own /v1/messages request; GET
+    /v1/messages/batches/{id} says `in_progress` on the first poll and `ended` (with counts and a
+    `results_url`) after; GET .../results returns one JSON line per item
+    ({custom_id, result: {type: succeeded, message} | {type: errored, error}}), in no fixed order.
+    """
 
     thread_name = "fake-anthropic"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: dict[str, dict[str, Any]] = {}
+
+    def _next_step(self, req: LoggedRequest) -> Step:
+        if req.path.startswith("/v1/messages/batches"):
+            with self._lock:
+                self.requests.append(req)
+            return self._batch_step(req)
+        return super()._next_step(req)
+
+    def _batch_step(self, req: LoggedRequest) -> Step:
+        parts = req.path.split("?")[0].rstrip("/").split("/")  # ['', 'v1', 'messages', 'batches', id?, 'results'?]
+        if req.method == "POST" and len(parts) == 4:
+            items = (req.body or {}).get("requests", []) if isinstance(req.body, dict) else []
+            batch_id = f"msgbatch_{uuid.uuid4().hex[:24]}"
+            results = []
+            for item in items:
+                # Logged as an item of the batch, answered as its own /v1/messages request would be.
+                step = super()._next_step(LoggedRequest("POST", "/v1/messages#batch-item", req.headers, item.get("params", {})))
+                if step.status == 200:
+                    result = {"type": "succeeded", "message": step.body}
+                else:
+                    result = {"type": "errored", "error": {"type": "error", "error": (step.body or {}).get("error", {})}}
+                results.append({"custom_id": item.get("custom_id"), "result": result})
+            self.batches[batch_id] = {"results": list(reversed(results)), "polls": 0}
+            return Step(body=self._batch_object(batch_id))
+        batch_id = parts[4] if len(parts) > 4 else ""
+        if batch_id not in self.batches:
+            return error(404, f"batch {batch_id} not found", retry_after_ms=None)(req)
+        if len(parts) == 6 and parts[5] == "results":
+            lines = "".join(json.dumps(r) + "\n" for r in self.batches[batch_id]["results"])
+            return Step(body=lines.encode(), headers={"content-type": "application/binary"})
+        self.batches[batch_id]["polls"] += 1
+        return Step(body=self._batch_object(batch_id))
+
+    def _batch_object(self, batch_id: str) -> dict[str, Any]:
+        batch = self.batches[batch_id]
+        ended = batch["polls"] > 1
+        kinds = [r["result"]["type"] for r in batch["results"]]
+        return {
+            "id": batch_id, "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
+            "request_counts": {"processing": 0 if ended else len(kinds), "succeeded": kinds.count("succeeded") if ended else 0,
+                               "errored": kinds.count("errored") if ended else 0, "canceled": 0, "expired": 0},
+            "created_at": "2026-06-01T09:00:00Z", "expires_at": "2026-06-02T09:00:00Z",
+            "ended_at": "2026-06-01T09:01:00Z" if ended else None, "cancel_initiated_at": None, "archived_at": None,
+            "results_url": f"{self.url}/v1/messages/batches/{batch_id}/results" if ended else None,
+        }
 
     @property
     def message_requests(self) -> list[LoggedRequest]:
