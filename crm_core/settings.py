@@ -41,11 +41,11 @@ class Settings(BaseSettings):
     # Circuit breaker per provider and model: after this many failed or timed-out attempts in a row,
     # decisions go to the offline reasoner for the cool-down, then one probe call tests the model.
     llm_breaker_failures: int = 3
+    llm_breaker_cooldown_s: float = 60.0
     # A run reasoning about more subjects than this goes through the Message Batches API (half price,
     # asynchronous), polled every llm_batch_poll_s seconds; single events stay synchronous.
     llm_batch_above: int = 1000
     llm_batch_poll_s: float = 30.0
-    llm_breaker_cooldown_s: float = 60.0
     # Wall-clock budgets: after the deadline no model is called (the rest is decided offline).
     # 0 = none for `python -m agents run`; a scheduler job always has one, and never keeps its lease past it.
     llm_run_deadline_s: float = 0.0
