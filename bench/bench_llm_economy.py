@@ -16,6 +16,10 @@ lead-scoring prompt with the learned estimate the prompt carries and counts the 
    fresh copies of the same book: coalescing off (CRM_COALESCE_SECONDS=0: only a still-pending job
    absorbs events, the planner before issue 16) and on (--window seconds). Reported: model calls
    per event for each and their ratio (the bar: <= 0.25 calls per event).
+3. Bulk rescoring: every open lead rescored once synchronously and once through the Message
+   Batches API (CRM_LLM_BATCH_ABOVE=0), each on its own copy of the book with the same fake
+   replies. Reported: the share of identical decisions, the stored cost ratio (batch / synchronous,
+   the bar: 0.5) and the wall time of each.
 """
 from __future__ import annotations
 
@@ -65,6 +69,27 @@ def repeat_run(url: str, fake_url: str) -> dict[str, float]:
     skipped = sum(1 for o in second.outcomes if o.skipped)
     return {"subjects": len(second.outcomes), "first_calls": middle - before, "second_calls": after - middle,
             "skipped_share": skipped / max(1, len(second.outcomes))}
+
+
+def bulk(url: str, fake_url: str, *, batch: bool) -> tuple[dict[int, dict], float, float]:
+    """Typed decisions by contact, the stored cost and the seconds of one rescoring of every open lead."""
+    from agents.runner import run_agent
+
+    decisions: dict[int, dict] = {}
+    cost = 0.0
+
+    def keep(envelope) -> None:
+        nonlocal cost
+        decisions[envelope.context_snapshot["contact_id"]] = envelope.decision
+        cost += envelope.usage.cost_usd
+
+    with env_vars(CRM_DATABASE_URL=url, ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_BASE_URL=fake_url,
+                  CRM_LLM_PROVIDER="anthropic", CRM_LLM_BATCH_ABOVE="0" if batch else "1000000000",
+                  CRM_LLM_BATCH_POLL_S="0.05"):
+        started = time.perf_counter()
+        run_agent("lead_scoring", provider="anthropic", on_envelope=keep)
+        seconds = time.perf_counter() - started
+    return decisions, cost, seconds
 
 
 def trickle(url: str, fake_url: str, leads: list[int], *, events: int, contacts: int, rate: float, window: float,
@@ -164,8 +189,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"2. {label}: {r['events']} events over {r['contacts']} contacts at {args.rate:g}/s -> "
                       f"{r['calls']} lead-scoring model calls, {r['per_event']:.3f} per event "
                       f"({r['requests']} requests to the fake API in all; other agents' decisions: {r['other'] or 'none'})")
-        off, on = results.values()
-        print(f"   ratio: coalescing on / off = {on['per_event'] / max(off['per_event'], 1e-9):.2f}")
+            off, on = results.values()
+            print(f"   ratio: coalescing on / off = {on['per_event'] / max(off['per_event'], 1e-9):.2f}")
+            sync, sync_cost, sync_s = bulk(copy_store(seeded, tmp / "bulk-sync.db"), fake_url, batch=False)
+            batched, batch_cost, batch_s = bulk(copy_store(seeded, tmp / "bulk-batch.db"), fake_url, batch=True)
+            same = sum(1 for c, d in sync.items() if batched.get(c) == d)
+            print(f"3. bulk rescoring of {len(sync)} leads: {same} of {len(sync)} decisions identical through the batch; "
+                  f"stored cost ${batch_cost:.4f} batch vs ${sync_cost:.4f} synchronous (ratio "
+                  f"{batch_cost / max(sync_cost, 1e-12):.2f}); {batch_s:.1f} s vs {sync_s:.1f} s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
