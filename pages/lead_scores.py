@@ -8,9 +8,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crm_core.services import leads
+from crm_core.services.owners import owner_choices
 from ui import format as fmt
 from ui.data import read
 from ui.layout import empty_state, page_header, page_offset, pager
+from ui.session import current_actor
 
 PAGE_SIZE = 50
 TIERS = ("hot", "warm", "cold")
@@ -18,8 +20,11 @@ TIER_COLOURS = {"hot": "#d64545", "warm": "#e8a317", "cold": "#4c7bd9", "none": 
 
 page_header("Lead scores", "Every open contact by score: the calibrated chance, in percent, that they become a customer.")
 
+viewer = current_actor()  # a rep sees their own contacts; managers the whole team's
+if viewer is None:
+    st.stop()
 options = read(leads.lead_filter_options)
-owner_names = dict(options.owners)
+owner_names = dict(read(owner_choices, actor=viewer).owners)
 f1, f2, f3 = st.columns(3)
 tiers = f1.multiselect("Tier", TIERS, format_func=fmt.tier_badge, key="leads_tiers", placeholder="All tiers")
 owner_ids = f2.multiselect("Owner", list(owner_names), format_func=owner_names.__getitem__, key="leads_owners", placeholder="Everyone")
@@ -32,8 +37,8 @@ include_closed = f6.checkbox("Customers too", key="leads_closed", help="Include 
 filters = leads.LeadFilters(tiers=tuple(tiers), owner_ids=tuple(owner_ids), sources=tuple(sources), score_min=score_min,
                             score_max=score_max, search=search or None, include_closed=include_closed)
 offset = page_offset("leads_page", PAGE_SIZE, filters=filters)
-page = read(leads.lead_table, filters, PAGE_SIZE, offset)
-distribution = read(leads.score_distribution, filters)
+page = read(leads.lead_table, filters, PAGE_SIZE, offset, actor=viewer)
+distribution = read(leads.score_distribution, filters, actor=viewer)
 model = read(leads.scoring_model_status)
 if model is not None and model.learned:
     interval = f" (90 % interval {model.auc_low:.2f}–{model.auc_high:.2f})" if model.auc_low is not None else ""
@@ -100,7 +105,7 @@ with right:
     choices = {r.id: r for r in page.rows}
     contact_id = st.selectbox("Contact", options=list(choices), key="leads_history_contact",
                               format_func=lambda cid: f"{choices[cid].name} · {choices[cid].score if choices[cid].score is not None else 'unscored'}")
-    history = read(leads.score_history, contact_id) if contact_id is not None else None
+    history = read(leads.score_history, contact_id, actor=viewer) if contact_id is not None else None
     if history is not None and not history.points:
         st.info(f"{history.name} has not been scored yet.", icon="🕒")
     elif history is not None:

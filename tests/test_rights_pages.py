@@ -102,3 +102,10 @@ def test_a_reps_import_is_refused_naming_the_right_and_imports_nothing(team):
     assert not any("imported by" in m.value for m in at.success)
     with unit_of_work(readonly=True) as s:
         assert s.scalar(select(func.count()).select_from(Contact).where(Contact.email == "zoe.quinn@newco.example")) == 0
+
+
+def test_a_reps_lead_scores_list_only_their_contacts(team):
+    at = app("Rita Rep", "lead_scores")
+    assert at.multiselect(key="leads_owners").options == ["Rita Rep"]
+    leads = next(f.value for f in at.dataframe if "Owner" in f.value.columns)
+    assert set(leads["Owner"]) == {"Rita Rep"}

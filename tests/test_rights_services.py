@@ -178,3 +178,19 @@ def test_webhook_sources_and_subscriptions_need_manage_integrations(team):
     with unit_of_work() as s:
         view, secret = sources.create_source(s, "website", actor=team["ada"])
     assert view.active and secret.startswith("whsec_")
+
+
+def test_a_rep_sees_only_their_own_leads_and_score_histories(team):
+    from crm_core.services import leads
+
+    rita, mo = team["rita"], team["mo"]
+    with unit_of_work(readonly=True) as s:
+        assert [r.name for r in leads.lead_table(s, leads.LeadFilters(), actor=rita).rows] == ["Rita Buyer"]
+        assert sum(b.contacts for b in leads.score_distribution(s, leads.LeadFilters(), actor=rita).buckets) == 0
+        assert leads.score_distribution(s, leads.LeadFilters(), actor=rita).unscored == 1
+        with refused("view_all"):
+            leads.lead_table(s, leads.LeadFilters(owner_ids=(team["sam_id"],)), actor=rita)
+        with refused("view_all"):
+            leads.score_history(s, team["sam_contact"], actor=rita)
+        assert leads.score_history(s, team["rita_contact"], actor=rita).name == "Rita Buyer"
+        assert {r.name for r in leads.lead_table(s, leads.LeadFilters(), actor=mo).rows} == {"Rita Buyer", "Sam Buyer"}

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from auth_helpers import MANAGER
 from crm_core import clock
 from crm_core.db import unit_of_work
 from crm_core.errors import NotFound, UserError
@@ -46,8 +47,8 @@ def test_table_sorts_by_score_with_unscored_last_and_pages(store):
         _contact(s, "High", score=90, tier="hot")
         _contact(s, "Mid", score=50, tier="warm")
     with unit_of_work(readonly=True) as s:
-        first = leads.lead_table(s, LeadFilters(), limit=2, offset=0)
-        rest = leads.lead_table(s, LeadFilters(), limit=2, offset=2)
+        first = leads.lead_table(s, LeadFilters(), limit=2, offset=0, actor=MANAGER)
+        rest = leads.lead_table(s, LeadFilters(), limit=2, offset=2, actor=MANAGER)
     assert first.total == 4
     assert [r.name for r in first.rows] == ["High Test", "Mid Test"]
     assert [r.name for r in rest.rows] == ["Low Test", "None Test"]
@@ -59,7 +60,7 @@ def test_change_since_last_week_compares_with_the_newest_score_a_week_old(store)
         _contact(s, "Down", score=40, tier="warm", history=[(8, 55, "week ago"), (2, 40, "went quiet")])
         _contact(s, "New", score=70, tier="warm", history=[(3, 70, "first")])
     with unit_of_work(readonly=True) as s:
-        rows = {r.name: r for r in leads.lead_table(s, LeadFilters(), 10, 0).rows}
+        rows = {r.name: r for r in leads.lead_table(s, LeadFilters(), 10, 0, actor=MANAGER).rows}
     assert rows["Up Test"].change_7d == 20
     assert rows["Down Test"].change_7d == -15
     assert rows["New Test"].change_7d is None
@@ -78,7 +79,7 @@ def test_filters_by_tier_owner_source_range_search_and_outcome(store):
 
     def names(**kw):
         with unit_of_work(readonly=True) as s:
-            return [r.name.split()[0] for r in leads.lead_table(s, LeadFilters(**kw), 10, 0).rows]
+            return [r.name.split()[0] for r in leads.lead_table(s, LeadFilters(**kw), 10, 0, actor=MANAGER).rows]
 
     assert names() == ["Hot", "Warm", "Cold"]
     assert names(include_closed=True) == ["Won", "Hot", "Warm", "Cold"]
@@ -103,7 +104,7 @@ def test_distribution_counts_deciles_per_tier_and_puts_100_in_the_top_bucket(sto
         _contact(s, "D", score=5, tier="cold")
         _contact(s, "E")
     with unit_of_work(readonly=True) as s:
-        dist = leads.score_distribution(s, LeadFilters())
+        dist = leads.score_distribution(s, LeadFilters(), actor=MANAGER)
     top = dist.buckets[-1]
     assert (top.low, top.high, top.contacts, top.by_tier) == (90, 100, 3, {"hot": 2, "warm": 1})
     assert dist.buckets[0].contacts == 1 and sum(b.contacts for b in dist.buckets) == 4
@@ -125,11 +126,11 @@ def test_history_runs_oldest_first_with_each_change_and_its_reason(store):
     with unit_of_work() as s:
         cid = _contact(s, "Up", score=80, tier="hot", history=[(20, 30, "first look"), (1, 80, "asked for pricing")]).id
     with unit_of_work(readonly=True) as s:
-        history = leads.score_history(s, cid)
+        history = leads.score_history(s, cid, actor=MANAGER)
     assert [(p.score, p.change, p.reason) for p in history.points] == [(30, None, "first look"), (80, 50, "asked for pricing")]
     assert history.name == "Up Test"
     with unit_of_work(readonly=True) as s, pytest.raises(NotFound, match="contact 424242 not found"):
-        leads.score_history(s, 424242)
+        leads.score_history(s, 424242, actor=MANAGER)
 
 
 def test_a_score_waiting_in_the_queue_shows_as_proposed_not_applied(store):
@@ -144,7 +145,7 @@ def test_a_score_waiting_in_the_queue_shows_as_proposed_not_applied(store):
         s.add(Decision(agent="lead_scoring", subject_type="contact", subject_id=applied.id, status="executed",
                        actions=[{"type": "update_lead_score", "params": {"contact_id": applied.id, "score": 40}}], created_at=NOW))
     with unit_of_work(readonly=True) as s:
-        rows = {r.name: r for r in leads.lead_table(s, LeadFilters()).rows}
+        rows = {r.name: r for r in leads.lead_table(s, LeadFilters(), actor=MANAGER).rows}
     assert (rows["Wanda Test"].score, rows["Wanda Test"].proposed_score, rows["Wanda Test"].proposed_tier) == (None, 63, "hot")
     assert (rows["Abe Test"].score, rows["Abe Test"].proposed_score) == (40, None)
 

@@ -12,7 +12,7 @@ thin wrappers over `crm_core.oversight` and `crm_core.importing`, which own thos
     pipeline.snooze_deal(session, deal_id, *, until, reason, actor) / resume_deal_flag(...)   (a rep: own deals, else act_on_any)
     owners.owner_choices(session, actor=)                     the Owner picker (a rep: only themselves)
     fx.set_rate / import_rates_csv / set_reporting_currency (actor=, edit_exchange_rates)
-    leads.lead_table(session, filters, limit, offset) / score_distribution / score_history / lead_filter_options
+    leads.lead_table(session, filters, limit, offset, actor=) / score_distribution / score_history (actor=; a rep: own contacts) / lead_filter_options
     records.search_records / contact_detail / deal_detail / contact_timeline / deal_timeline (actor=; a rep: own records, else view_all)
     meetings.meetings_overview(session, actor=, owner_id=None, ...)
     agent_ops.heartbeats / scheduler_status / agent_usage_by_day / runtime_config

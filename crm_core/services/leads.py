@@ -2,6 +2,8 @@
 
 The table is paged in SQL (100,000 contacts cost one indexed page, not a full load); the trend
 ("change since last week") is computed for the rows on the page only.
+
+Rights: a rep sees the contacts they own; choosing someone else's is refused naming `view_all`.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm_core import clock
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import authorize_view, require, visible_owner
 from crm_core.errors import NotFound, UserError
 from crm_core.learning import newest_snapshot
 from crm_core.models import Account, Contact, Decision, ScoreHistory, User
@@ -162,9 +166,19 @@ def scores_a_week_ago(session: Session, contact_ids: list[int], now: datetime) -
     return {contact_id: score for contact_id, score, _ in rows}  # the later id wins a tie
 
 
-def lead_table(session: Session, filters: LeadFilters, limit: int = 50, offset: int = 0) -> LeadPage:
+def _visible(filters: LeadFilters, actor: Actor) -> LeadFilters:
+    """The filters narrowed to what the actor may see: a rep's own contacts only."""
+    own = visible_owner(actor)
+    if own is None:
+        return filters
+    if any(owner != own for owner in filters.owner_ids):
+        require(actor, "view_all", doing="see the leads of someone else")
+    return filters.model_copy(update={"owner_ids": (own,)})
+
+
+def lead_table(session: Session, filters: LeadFilters, limit: int = 50, offset: int = 0, *, actor: Actor) -> LeadPage:
     """Scored contacts, highest score first (unscored last), one page at a time."""
-    conds = _where(filters)
+    conds = _where(_visible(filters, actor))
     total = int(session.scalar(select(func.count()).select_from(Contact).where(*conds)) or 0)
     rows = session.execute(
         select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Account.name, Contact.title, Contact.score,
@@ -234,9 +248,9 @@ def lead_filter_options(session: Session, *, max_sources: int = 100) -> LeadFilt
     return LeadFilterOptions(owners=owners, sources=sorted(sources, key=str.lower))
 
 
-def score_distribution(session: Session, filters: LeadFilters) -> ScoreDistribution:
+def score_distribution(session: Session, filters: LeadFilters, *, actor: Actor) -> ScoreDistribution:
     """Contacts per score decile and per tier, under the same filters as the table."""
-    conds = _where(filters)
+    conds = _where(_visible(filters, actor))
     bucket = Contact.score // 10  # integer division on both back-ends; 100 joins the 90s below
     counts: dict[int, dict[str, int]] = {}
     for b, tier, n in session.execute(
@@ -254,11 +268,12 @@ def score_distribution(session: Session, filters: LeadFilters) -> ScoreDistribut
     return ScoreDistribution(buckets=buckets, by_tier=by_tier, unscored=unscored)
 
 
-def score_history(session: Session, contact_id: int, *, limit: int = 500) -> ScoreHistoryView:
+def score_history(session: Session, contact_id: int, *, actor: Actor, limit: int = 500) -> ScoreHistoryView:
     """Every score the contact had, oldest first, with what moved it and the decision behind it."""
     contact = session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"contact {contact_id} not found")
+    authorize_view(actor, contact.owner_id, doing="see this contact's score history")
     rows = session.execute(
         select(ScoreHistory, Decision.agent, Decision.reasoning)
         .outerjoin(Decision, Decision.id == ScoreHistory.decision_id)
