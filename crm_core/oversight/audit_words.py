@@ -22,6 +22,7 @@ EVENT_LABELS: dict[str, str] = {
     "decision.expired": "Expired unanswered",
     "decision.executed": "Carried out",
     "decision.failed": "Failed",
+    "decision.reused": "Nothing new: the last decision stands",
     "decision.reverted": "Reverted",
     "decision.revert_failed": "Revert failed",
     "action.executed": "Changed a record",
