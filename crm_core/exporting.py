@@ -9,8 +9,12 @@ Files are UTF-8 with a byte-order mark so Excel reads accents right; `import` re
 Columns the CRM computes (ids, score, tier, risk, timestamps) are named `crm_*`; an import
 ignores them, so an exported file edited in a spreadsheet imports back cleanly.
 
-API: `export_csv(session, what, destination) -> rows written` (a path, '-' or an open text
-file) and `export_bytes(session, what) -> bytes` for a download button.
+Who may export what follows the rights of the person asking: a rep's file holds the contacts and
+deals they own, a manager's or admin's the whole book; the decision log (every agent decision
+about anyone's records) needs `view_all`.
+
+API: `export_csv(session, what, destination, *, actor) -> rows written` (a path, '-' or an open
+text file) and `export_bytes(session, what, *, actor) -> bytes` for a download button.
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ from typing import Any, Literal, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from crm_core.auth.actor import Actor
+from crm_core.auth.rights import require, visible_owner
 from crm_core.errors import UserError
 from crm_core.models import Account, Contact, Deal, Decision, User
 
@@ -58,15 +64,18 @@ def _cell(value: Any) -> Any:
     return escape_cell(str(value))
 
 
-def _attribute_names(session: Session, model: Any) -> list[str]:
+def _attribute_names(session: Session, model: Any, owner: int | None) -> list[str]:
     names: set[str] = set()
-    for attributes in session.scalars(select(model.attributes)).yield_per(_BATCH):
+    query = select(model.attributes)
+    if owner is not None:
+        query = query.where(model.owner_id == owner)
+    for attributes in session.scalars(query).yield_per(_BATCH):
         names.update((attributes or {}).keys())
     return sorted(names)
 
 
-def _contacts(session: Session) -> tuple[list[str], Iterator[list[Any]]]:
-    attrs = _attribute_names(session, Contact)
+def _contacts(session: Session, owner: int | None) -> tuple[list[str], Iterator[list[Any]]]:
+    attrs = _attribute_names(session, Contact, owner)
     headers = ["crm_id", "external_id", "first_name", "last_name", "email", "phone", "title", "company",
                "company_domain", "owner", "source", "lifecycle_stage", "outcome_at", "crm_score", "crm_tier",
                "last_activity_at", "sensitive", "created_at", "crm_updated_at", *(f"attributes.{a}" for a in attrs)]
@@ -74,6 +83,8 @@ def _contacts(session: Session) -> tuple[list[str], Iterator[list[Any]]]:
              .outerjoin(Account, Contact.account_id == Account.id)
              .outerjoin(User, Contact.owner_id == User.id).order_by(Contact.id)
              .execution_options(yield_per=_BATCH))
+    if owner is not None:
+        query = query.where(Contact.owner_id == owner)
 
     def rows() -> Iterator[list[Any]]:
         for c, company, domain, owner in session.execute(query):
@@ -84,8 +95,8 @@ def _contacts(session: Session) -> tuple[list[str], Iterator[list[Any]]]:
     return headers, rows()
 
 
-def _deals(session: Session) -> tuple[list[str], Iterator[list[Any]]]:
-    attrs = _attribute_names(session, Deal)
+def _deals(session: Session, owner: int | None) -> tuple[list[str], Iterator[list[Any]]]:
+    attrs = _attribute_names(session, Deal, owner)
     headers = ["crm_id", "external_id", "name", "account", "stage", "status", "amount", "currency", "owner",
                "contact_email", "product", "opened_at", "expected_close", "stage_entered_at", "closed_at",
                "crm_risk", "crm_risk_reason", "crm_created_at", "crm_updated_at", *(f"attributes.{a}" for a in attrs)]
@@ -95,6 +106,8 @@ def _deals(session: Session) -> tuple[list[str], Iterator[list[Any]]]:
              .outerjoin(User, Deal.owner_id == User.id)
              .outerjoin(primary, Deal.primary_contact_id == primary.id).order_by(Deal.id)
              .execution_options(yield_per=_BATCH))
+    if owner is not None:
+        query = query.where(Deal.owner_id == owner)
 
     def rows() -> Iterator[list[Any]]:
         for d, account, owner, email in session.execute(query):
@@ -105,7 +118,8 @@ def _deals(session: Session) -> tuple[list[str], Iterator[list[Any]]]:
     return headers, rows()
 
 
-def _decisions(session: Session) -> tuple[list[str], Iterator[list[Any]]]:
+def _decisions(session: Session, owner: int | None) -> tuple[list[str], Iterator[list[Any]]]:
+    # Only reached with `view_all` (export_csv checks it): the log is about everyone's records.
     headers = ["id", "agent", "subject_type", "subject_id", "subject", "status", "actions", "confidence",
                "model_confidence", "stakes", "policy_verdict", "policy_reason", "provider", "model", "is_local",
                "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
@@ -125,7 +139,7 @@ def _decisions(session: Session) -> tuple[list[str], Iterator[list[Any]]]:
     return headers, rows()
 
 
-_EXPORTERS: dict[str, Callable[[Session], tuple[list[str], Iterator[list[Any]]]]] = {
+_EXPORTERS: dict[str, Callable[[Session, int | None], tuple[list[str], Iterator[list[Any]]]]] = {
     "contacts": _contacts, "deals": _deals, "decisions": _decisions,
 }
 
@@ -140,11 +154,13 @@ def write_csv(handle: TextIO, headers: list[str], rows: Iterator[list[Any]]) -> 
     return count
 
 
-def export_csv(session: Session, what: ExportKind, destination: str | Path | TextIO) -> int:
-    """Write one table as CSV; returns the number of data rows."""
+def export_csv(session: Session, what: ExportKind, destination: str | Path | TextIO, *, actor: Actor) -> int:
+    """Write one table as CSV, as far as `actor` may see it; returns the number of data rows."""
     if what not in _EXPORTERS:
         raise UserError(f"unknown export {what!r}; use one of {', '.join(EXPORT_KINDS)}")
-    headers, rows = _EXPORTERS[what](session)
+    if what == "decisions":
+        require(actor, "view_all", doing="export the decision log (every agent decision about anyone's records)")
+    headers, rows = _EXPORTERS[what](session, visible_owner(actor))
     if isinstance(destination, str | Path):
         if str(destination) == "-":
             return write_csv(sys.stdout, headers, rows)
@@ -159,7 +175,7 @@ def export_csv(session: Session, what: ExportKind, destination: str | Path | Tex
     return write_csv(destination, headers, rows)
 
 
-def export_bytes(session: Session, what: ExportKind) -> bytes:
+def export_bytes(session: Session, what: ExportKind, *, actor: Actor) -> bytes:
     buffer = io.StringIO()
-    export_csv(session, what, buffer)
+    export_csv(session, what, buffer, actor=actor)
     return "\ufeff".encode() + buffer.getvalue().encode("utf-8")

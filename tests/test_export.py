@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from auth_helpers import MANAGER, add_user
 from crm_core import clock
+from crm_core.auth.actor import Actor
 from crm_core.cli import main
 from crm_core.db import unit_of_work
-from crm_core.errors import UserError
+from crm_core.errors import PermissionDenied, UserError
 from crm_core.exporting import escape_cell, export_bytes, export_csv
 from crm_core.importing import apply_import, plan_import, read_csv
 from crm_core.models import Account, Contact, Deal, Decision, User
@@ -56,7 +58,7 @@ def seed_contact_with_formulas() -> None:
 def test_contacts_export_escapes_every_text_cell_and_keeps_attributes(store):
     seed_contact_with_formulas()
     with unit_of_work(readonly=True) as s:
-        data = export_bytes(s, "contacts")
+        data = export_bytes(s, "contacts", actor=MANAGER)
     assert data.startswith("\ufeff".encode())
     [row] = rows_of(data)
     assert row["first_name"] == "'=cmd|' /C calc'!A0"
@@ -70,7 +72,7 @@ def test_contacts_export_escapes_every_text_cell_and_keeps_attributes(store):
 def test_deals_export_leaves_a_negative_amount_a_number(store):
     seed_contact_with_formulas()
     with unit_of_work(readonly=True) as s:
-        [row] = rows_of(export_bytes(s, "deals"))
+        [row] = rows_of(export_bytes(s, "deals", actor=MANAGER))
     assert (row["name"], row["amount"], row["owner"], row["account"]) == ("'+Expansion", "-100.00", "'=Owner()", "'@Acme")
 
 
@@ -83,7 +85,7 @@ def test_decisions_export_lists_cost_tokens_model_and_times(store):
                        reasoning="=2+2 pricing page visits", created_at=datetime(2025, 5, 1, 9, 0),
                        decided_at=datetime(2025, 5, 1, 9, 5), executed_at=datetime(2025, 5, 1, 9, 6)))
     with unit_of_work(readonly=True) as s:
-        [row] = rows_of(export_bytes(s, "decisions"))
+        [row] = rows_of(export_bytes(s, "decisions", actor=MANAGER))
     assert {k: row[k] for k in ("id", "agent", "subject", "status", "confidence", "provider", "model", "input_tokens",
                                 "output_tokens", "cost_usd", "created_at", "decided_at", "executed_at", "actions")} == {
         "id": "1", "agent": "lead_scoring", "subject": "Jane Doe", "status": "executed", "confidence": "0.91",
@@ -99,15 +101,23 @@ def test_exported_contacts_import_back_as_unchanged(store, tmp_path):
         apply_import(s, plan)
     path = tmp_path / "contacts.csv"
     with unit_of_work(readonly=True) as s:
-        assert export_csv(s, "contacts", path) == 3
+        assert export_csv(s, "contacts", path, actor=MANAGER) == 3
     with unit_of_work() as s:
         plan = plan_import(s, "contacts", read_csv(path))
         assert plan.errors == []
         assert (plan.counts.create, plan.counts.update, plan.counts.unchanged) == (0, 0, 3)
 
 
-def test_export_cli_writes_the_file_and_reports_the_count(store, tmp_path, capsys):
+def _cli_user(monkeypatch, role: str = "manager") -> None:
+    """The CLI acts as a real user, as a script would with CRM_USER."""
+    with unit_of_work() as s:
+        add_user(s, f"Exporting {role}", role)
+    monkeypatch.setenv("CRM_USER", f"Exporting {role}")
+
+
+def test_export_cli_writes_the_file_and_reports_the_count(store, tmp_path, capsys, monkeypatch):
     seed_contact_with_formulas()
+    _cli_user(monkeypatch)
     target = tmp_path / "deals.csv"
     assert main(["export", "deals", str(target)]) == 0
     assert f"deals: 1 rows written to {target}" in capsys.readouterr().out
@@ -116,11 +126,12 @@ def test_export_cli_writes_the_file_and_reports_the_count(store, tmp_path, capsy
 
 def test_exporting_into_a_directory_is_a_clear_error(store, tmp_path):
     with unit_of_work(readonly=True) as s, pytest.raises(UserError, match="is a directory; give a file name"):
-        export_csv(s, "contacts", tmp_path)
+        export_csv(s, "contacts", tmp_path, actor=MANAGER)
 
 
-def test_export_to_standard_output(store, capsys):
+def test_export_to_standard_output(store, capsys, monkeypatch):
     seed_contact_with_formulas()
+    _cli_user(monkeypatch)
     assert main(["export", "contacts", "-"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("crm_id,external_id,first_name")
@@ -135,8 +146,32 @@ def test_exported_deals_import_back_as_unchanged(store, tmp_path):
         apply_import(s, plan_import(s, "deals", read_csv(FIXTURES / "pipedrive_deals.tsv.csv")))
     path = tmp_path / "deals.csv"
     with unit_of_work(readonly=True) as s:
-        assert export_csv(s, "deals", path) == 3
+        assert export_csv(s, "deals", path, actor=MANAGER) == 3
     with clock.frozen_at(datetime(2025, 2, 1)), unit_of_work() as s:
         plan = plan_import(s, "deals", read_csv(path))
         assert plan.errors == []
         assert (plan.counts.create, plan.counts.update, plan.counts.unchanged) == (0, 0, 3)
+
+
+def test_a_reps_export_holds_their_own_records_and_the_decision_log_needs_view_all(store, tmp_path, capsys, monkeypatch):
+    seed_contact_with_formulas()  # owned by "=Owner()"
+    with unit_of_work() as s:
+        rep = add_user(s, "Rita Rep", "rep")
+        s.add(Contact(first_name="Own", email="own@rep.example", owner_id=rep.id))
+        s.add(Deal(name="Rita's deal", stage="Proposal", owner_id=rep.id))
+        rita = Actor(user_id=rep.id, name=rep.name, role="rep", via="cli")
+    with unit_of_work(readonly=True) as s:
+        assert [r["email"] for r in rows_of(export_bytes(s, "contacts", actor=rita))] == ["own@rep.example"]
+        assert [r["name"] for r in rows_of(export_bytes(s, "deals", actor=rita))] == ["Rita's deal"]
+        assert len(rows_of(export_bytes(s, "contacts", actor=MANAGER))) == 2
+        with pytest.raises(PermissionDenied, match="view_all") as refused:
+            export_bytes(s, "decisions", actor=rita)
+    assert refused.value.right == "view_all"
+
+    monkeypatch.delenv("CRM_USER", raising=False)
+    monkeypatch.delenv("CRM_TOKEN", raising=False)
+    assert main(["export", "contacts", str(tmp_path / "c.csv")]) == 2  # nobody named: refused, nothing written
+    assert "--as NAME" in capsys.readouterr().err
+    assert not (tmp_path / "c.csv").exists()
+    assert main(["export", "decisions", str(tmp_path / "d.csv"), "--as", "Rita Rep"]) == 2
+    assert "view_all" in capsys.readouterr().err

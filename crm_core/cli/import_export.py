@@ -2,7 +2,7 @@
 
     python -m crm_core import {accounts,contacts,deals,activities} FILE [--mapping M.json]
         [--dry-run] [--skip-invalid] [--reject-file F] [--as-history] [--json] [--as USER]
-    python -m crm_core export {contacts,deals,decisions} FILE
+    python -m crm_core export {contacts,deals,decisions} FILE [--as USER]
 
 An import runs as a real user with the right `import_data` (a manager or an admin): `--as NAME`,
 else the owner of CRM_TOKEN, else CRM_USER. A dry run writes nothing and needs no one.
@@ -65,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e = subparsers.add_parser("export", help="export contacts, deals or decisions as CSV (formula-safe)")
     e.add_argument("kind", choices=EXPORT_KINDS)
     e.add_argument("file", help="output CSV path, or - for standard output")
+    e.add_argument("--as", dest="as_user", metavar="USER",
+                   help="who exports: an active user (default: CRM_USER, or CRM_TOKEN's owner); a rep's file holds "
+                        "their own contacts and deals, the decision log needs a manager or admin")
     e.set_defaults(func=_export)
 
 
@@ -153,7 +156,8 @@ def _report(plan: ImportPlan, summary: ImportSummary | None, args: argparse.Name
 
 def _export(args: argparse.Namespace) -> int:
     with unit_of_work(readonly=True) as session:
-        count = export_csv(session, args.kind, args.file)
+        actor = cli_actor(session, args.as_user, doing=f"export {args.kind}")
+        count = export_csv(session, args.kind, args.file, actor=actor)
     if args.file != "-":
         print(f"{args.kind}: {count:,} rows written to {args.file}")
     return 0
