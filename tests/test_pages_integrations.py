@@ -1,7 +1,9 @@
 """Pages show what the services behind the API and the data-quality audit produce.
 
-The Activity page lists outbound webhook deliveries (what other systems were told), and a queued
-data-quality fix shows the rows it would change as a table, not as JSON, before anyone approves it.
+The Activity page lists outbound webhook deliveries (what other systems were told); a queued
+data-quality fix shows the rows it would change as a table, not as JSON, before anyone approves it;
+Lead scores shows a score still waiting in the queue as not yet applied, and says when no learned
+model scores the book.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from auth_helpers import add_user, sign_in
 from crm_core import oversight
 from crm_core.auth.actor import Actor
 from crm_core.db import unit_of_work
-from crm_core.models import Deal
+from crm_core.models import Contact, Deal, Decision, ModelSnapshot
 from crm_core.quality.audit import run_audit
 from crm_core.quality.planting import generate_clean_book, plant_problems
 from crm_core.quality.proposals import propose_fixes
@@ -84,3 +86,24 @@ def test_a_queued_data_fix_shows_the_rows_it_would_change(sqlite_store: str) -> 
     [preview] = [f for f in at.dataframe if "now" in f.value.columns]
     assert len(preview.value) >= 1
     assert "id" not in preview.value.columns  # names, not record ids
+
+
+def test_lead_scores_show_a_waiting_score_as_not_yet_applied_and_why_the_prior_scores(sqlite_store: str) -> None:
+    with unit_of_work() as s:
+        add_user(s, "Morgan Manager", "manager")
+        waiting = Contact(first_name="Wanda", last_name="Waits", email="wanda@example.com",
+                          email_normalized="wanda@example.com", lifecycle_stage="lead")
+        s.add(waiting)
+        s.flush()
+        s.add(Decision(agent="lead_scoring", subject_type="contact", subject_id=waiting.id, status="queued",
+                       actions=[{"type": "update_lead_score",
+                                 "params": {"contact_id": waiting.id, "score": 63, "tier": "hot"}}]))
+        s.add(ModelSnapshot(agent="lead_scoring", data_hash="p", version=2,
+                            metrics={"kind": "prior", "reason": "only 12 contacts with a known outcome"}))
+
+    at = _page("lead_scores", "Morgan Manager")
+    [table] = [f for f in at.dataframe if "Proposed" in f.value.columns]
+    row = table.value.iloc[0]
+    assert "63" in row["Proposed"] and "not yet applied" in row["Proposed"]
+    assert any("No learned model scores these leads yet: only 12 contacts with a known outcome" in w.value
+               for w in at.warning)
