@@ -118,8 +118,15 @@ for i, card in enumerate(board.red_list):
         head.markdown(f"{fmt.risk_markdown(card.risk)} **{card.name}**")
         link.page_link("pages/record_detail.py", label="Open deal", icon="🔎", query_params={"deal": str(card.id)})
         st.caption(f"{card.account or 'no account'} · {card.owner or 'no owner'} · **{card_amount(card)}** · {vs_typical(card)}")
-        st.text(f"Why: {card.risk_reason or 'no reason given'}")
+        st.markdown(f"**{card.reason_headline or 'No reason given.'}**")
+        for title, reasons in (("Raises the risk", card.raises), ("Lowers the risk", card.lowers)):
+            if reasons:
+                st.caption(title)
+                st.text("\n".join(f"• {r}" for r in reasons))  # may quote imported names: plain text
         st.text(f"Next: {card.risk_action or 'no recommendation yet'}")
+        with st.expander("Full evidence"):
+            st.text("\n".join(f"• {line}" for line in card.evidence) if card.evidence
+                    else card.risk_reason or "No evidence recorded for this flag yet.")
         with st.expander("Snooze this flag"):
             snooze_form(card, "red")
 if board.red_total > len(board.red_list):

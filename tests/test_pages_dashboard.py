@@ -227,6 +227,27 @@ def test_pipeline_shows_red_list_first_with_reason_action_and_a_funnel(book):
     assert '"type":"funnel"' in funnel.replace(" ", "")
 
 
+def test_pipeline_red_card_shows_a_headline_at_most_three_reasons_each_way_and_the_evidence_in_an_expander(book):
+    raises = [f"signal {i} up: such deals lost {60 + i}% vs 38% overall" for i in range(4)]
+    lowers = [f"signal {i} down: such deals lost {20 + i}% vs 38% overall" for i in range(4)]
+    reason = ("Red flag: about a 71% chance this deal is lost. Raises the risk: " + "; ".join(raises)
+              + ". Lowers the risk: " + "; ".join(lowers) + ".")
+    evidence = ["Chance of loss 71% by weights learned from 90 closed deals, validated AUC 0.78 on later periods.",
+                "engagement falling: in this book such deals were lost 79% of the time (n=24) vs 38% overall."]
+    with unit_of_work(book.url) as s:
+        deal = s.get(Deal, book.red[0])
+        deal.risk_reason = reason
+        s.add(Decision(agent="pipeline", subject_type="deal", subject_id=deal.id, status="executed",
+                       reasoning=reason, decision={"risk": "red", "loss_probability": 71, "evidence": evidence}))
+    at = app("pipeline_health")
+    body = texts(at)
+    assert "Red flag: about a 71% chance this deal is lost." in body
+    assert all(r in body for r in raises[:3] + lowers[:3])
+    assert raises[3] not in body and lowers[3] not in body  # at most three each way
+    [full] = [e for e in at.expander if e.label == "Full evidence" and any(evidence[1] in t.value for t in e.text)]
+    assert any(evidence[0] in t.value for t in full.text)
+
+
 def test_pipeline_board_filters_by_flag(book):
     at = app()
     at.selectbox(key="pipeline_risk").set_value("red").run()

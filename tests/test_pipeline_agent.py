@@ -45,23 +45,41 @@ def test_the_flag_follows_the_learned_probability_and_cut_offs():
 
 def test_reasons_name_the_signal_and_what_the_book_says_it_predicts():
     text = AGENT.offline_decide(make(0.72)).reasoning
-    assert "time in stage 3.1x the average for similar deals" in text
-    assert "in this book such deals were lost 71% of the time (n=120) vs 38% overall" in text
-    assert "hold-out AUC 0.78" in text and "420 closed deals" in text
+    assert text.startswith("Red flag: about a 72% chance this deal is lost.")
+    assert ("Raises the risk: time in stage 3.1x the average for similar deals (31 days in Proposal vs 10 for Growth "
+            "deals in Proposal): such deals lost 71% vs 38% overall") in text
     # The owner's good record lowered the estimate: it is named on the other side.
-    assert "For it: the owner lost 9 of 40 closed deals" in text
+    assert "Lowers the risk: the owner lost 9 of 40 closed deals" in text
+    # The statistics a manager does not need at a glance are in the evidence, not the reason.
+    assert "n=120" not in text and "AUC" not in text
+
+
+def test_the_full_evidence_travels_with_the_decision():
+    flag, *_ = props(make(0.72))
+    evidence = flag.decision["evidence"]
+    assert "validated AUC 0.78" in evidence[0] and "420 closed deals" in evidence[0]
+    assert any("lost 71% of the time (n=120) vs 38% overall" in line for line in evidence)
+    assert len(evidence) == 1 + len(make(0.72).readings)
+
+
+def test_an_owner_with_a_poor_record_is_never_named_as_lowering_the_risk():
+    ctx = make(0.72)
+    readings = [r.model_copy(update={"band": "worse", "value": 0.55, "words": "the owner lost 10 of 15 closed deals (67%)"})
+                if r.signal == "owner_record" else r for r in ctx.readings]
+    text = AGENT.offline_decide(ctx.model_copy(update={"readings": readings})).reasoning
+    assert "Lowers the risk: the owner" not in text
 
 
 def test_a_red_deal_gets_its_flag_a_follow_up_and_a_separate_escalation_for_the_manager():
     flag, task, escalation = props(make(0.72))
     [set_risk] = flag.actions
     assert set_risk.type == "set_deal_risk" and set_risk.params["deal_id"] == 77 and set_risk.params["risk"] == "red"
-    assert set_risk.params["action"] and set_risk.params["reason"].startswith("Red: 72% chance of loss")
+    assert set_risk.params["action"] and set_risk.params["reason"].startswith("Red flag: about a 72% chance")
     assert flag.escalation is None  # the flag itself may run alone
     [follow_up] = task.actions
     assert follow_up.params["owner_id"] == 3 and follow_up.params["deal_id"] == 77
     assert follow_up.params["due_at"] == (datetime(2025, 6, 11, 17, 0)).isoformat()
-    assert escalation.escalation.startswith("red deal for Maria Manager: Red: 72%")
+    assert escalation.escalation.startswith("red deal for Maria Manager: Red flag: about a 72%")
     [review] = escalation.actions
     assert review.type == "create_task" and review.params["owner_id"] == 1  # the manager
 
@@ -113,7 +131,7 @@ def test_render_fences_every_imported_text():
 
 
 def test_prompt_is_versioned_and_ends_with_the_data_rule():
-    assert AGENT.prompt.version == "pipeline/2"
+    assert AGENT.prompt.version == "pipeline/3"
     assert AGENT.prompt.system.rstrip().endswith(SYSTEM_DATA_RULE)
 
 
@@ -153,7 +171,7 @@ def test_the_model_gets_the_learned_signal_stats_and_its_decision_is_validated_a
                                       "confidence": 0.9, "reasoning": "Stuck 3.1x longer than similar deals, lost 71% in this book."}))
     ctx = make(0.72, texts=[{"label": "note on the deal", "text": INJECTION}])
     env = reason(AGENT, ctx, provider="anthropic", settings=settings_for(fake_anthropic))
-    assert not env.failed and env.provider == "anthropic" and env.prompt_version == "pipeline/2"
+    assert not env.failed and env.provider == "anthropic" and env.prompt_version == "pipeline/3"
     [req] = fake_anthropic.message_requests
     sent = json.dumps(req.body)
     assert "book_loss_rate_in_band" in sent and "learned_weight" in sent and "0.71" in sent

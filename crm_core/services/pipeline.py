@@ -31,7 +31,7 @@ from crm_core import clock
 from crm_core.auth.actor import Actor
 from crm_core.auth.rights import authorize_record, authorize_view, owner_scope
 from crm_core.errors import NotFound, UserError
-from crm_core.models import Account, Deal, StageHistory, User
+from crm_core.models import Account, Deal, Decision, StageHistory, User
 from crm_core.oversight.audit import record_as
 from crm_core.services.fx import RateTable, rate_table, reporting_currency
 
@@ -80,6 +80,21 @@ class DealCard(BaseModel):
     expected_close: date | None
     days_in_stage: float | None
     similar_avg_days: float | None  # average completed stay in this stage for similar deals
+    # The full evidence behind the flag (the model, its validated AUC, every signal with n and rates),
+    # from the pipeline agent's latest decision that set this flag; filled for the red list only.
+    evidence: list[str] = Field(default_factory=list)
+
+    @property
+    def reason_headline(self) -> str | None:
+        return _reason_parts(self.risk_reason)[0]
+
+    @property
+    def raises(self) -> list[str]:
+        return _reason_parts(self.risk_reason)[1]
+
+    @property
+    def lowers(self) -> list[str]:
+        return _reason_parts(self.risk_reason)[2]
     similar_basis: str | None       # "GTX Pro deals in Engaging (41 stays)"
 
 
@@ -245,6 +260,51 @@ def _cards(session: Session, rows, now: datetime, norms, rates: RateTable | None
     return cards
 
 
+_RAISES, _LOWERS, _MAX_REASONS = "Raises the risk: ", "Lowers the risk: ", 3
+
+
+def _reason_parts(reason: str | None) -> tuple[str | None, list[str], list[str]]:
+    """A stored flag reason as (headline, reasons raising the risk, reasons lowering it).
+
+    The pipeline agent writes "<headline> Raises the risk: a; b. Lowers the risk: c." A reason in
+    another shape (set by hand, or by an older agent version) is all headline, nothing is dropped."""
+    text = " ".join((reason or "").split())
+    if not text:
+        return None, [], []
+    head, raises, lowers = text, "", ""
+    if _LOWERS in head:
+        head, lowers = head.split(_LOWERS, 1)
+    if _RAISES in head:
+        head, raises = head.split(_RAISES, 1)
+
+    def items(part: str) -> list[str]:
+        return [p.strip().rstrip(".") for p in part.split("; ") if p.strip()][:_MAX_REASONS]
+
+    return head.strip() or None, items(raises), items(lowers)
+
+
+def _with_evidence(session: Session, cards: list[DealCard]) -> list[DealCard]:
+    """Attach to each card the evidence of the newest pipeline decision that gave the deal its flag."""
+    wanted = {c.id: c.flag for c in cards if c.flag}
+    if not wanted:
+        return cards
+    found: dict[int, list[str]] = {}
+    rows = session.execute(
+        select(Decision.subject_id, Decision.decision)
+        .where(Decision.agent == "pipeline", Decision.subject_type == "deal", Decision.subject_id.in_(list(wanted)))
+        .order_by(Decision.created_at.desc(), Decision.id.desc())
+    )
+    for deal_id, typed in rows:
+        if deal_id in found or not isinstance(typed, dict):
+            continue
+        evidence = typed.get("evidence")
+        if typed.get("risk") == wanted[deal_id] and isinstance(evidence, list):
+            found[deal_id] = [str(line) for line in evidence]
+            if len(found) == len(wanted):
+                break
+    return [c.model_copy(update={"evidence": found.get(c.id, [])}) for c in cards]
+
+
 # ---- what the page calls ------------------------------------------------------------------------
 
 def pipeline_board(session: Session, owner_id: int | None = None, *, actor: Actor, red_limit: int = 25) -> PipelineBoard:
@@ -316,7 +376,7 @@ def pipeline_board(session: Session, owner_id: int | None = None, *, actor: Acto
         currency=currency, stages=ordered,
         open_deals=sum(s.open_deals for s in ordered), amount=sum(s.amount for s in ordered),
         weighted=sum(s.weighted or 0.0 for s in ordered),
-        red_list=_cards(session, red_rows, now, norms, rates, currency), red_total=red_total,
+        red_list=_with_evidence(session, _cards(session, red_rows, now, norms, rates, currency)), red_total=red_total,
         other_currency_deals=other_currency, overall_win_rate=overall, closed_deals=closed_all, by_currency=by_currency,
         flags={k: sum(getattr(s, k) for s in ordered) for k in RISK_ORDER},
         missing_rates=[t.currency for t in missing], unconverted_deals=sum(t.open_deals for t in missing),
