@@ -44,6 +44,7 @@ RecommendedAction = Literal[
 ]
 ModelKind = Literal["learned", "prior"]
 REASON_MAX = 3900      # set_deal_risk keeps 4000 characters
+THIN_SUPPORT = 30       # training snapshots: below this a band's rate is named on the card as thin evidence
 TOP_READINGS = 3       # reasons named each way on the card; the rest sit in the evidence
 FRESH_FLAG_HOURS = 20  # the same flag and action set less than this ago: nothing new to write
 AGREE_POINTS = 15
@@ -266,7 +267,8 @@ def reason_sentence(r: SignalReading, base: float | None) -> str:
     """One short reason for the card: the reading and the book's figure behind it."""
     if r.band_loss_rate is None or r.band_support == 0:
         return f"{r.words} (not yet seen in this book's closed deals)"
-    return f"{r.words}: such deals lost {_pct(r.band_loss_rate)} vs {_pct(base)} overall"
+    thin = f", seen only {r.band_support} times" if r.band_support < THIN_SUPPORT else ""
+    return f"{r.words}: such deals lost {_pct(r.band_loss_rate)} vs {_pct(base)} overall{thin}"
 
 
 def evidence_lines(ctx: Context) -> list[str]:

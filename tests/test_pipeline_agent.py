@@ -62,6 +62,14 @@ def test_the_full_evidence_travels_with_the_decision():
     assert len(evidence) == 1 + len(make(0.72).readings)
 
 
+def test_a_rate_from_few_past_cases_is_named_as_thin_on_the_card():
+    ctx = make(0.72)
+    readings = [r.model_copy(update={"band_support": 7}) if r.signal == "time_in_stage" else r for r in ctx.readings]
+    text = AGENT.offline_decide(ctx.model_copy(update={"readings": readings})).reasoning
+    assert "such deals lost 71% vs 38% overall, seen only 7 times" in text
+    assert "seen only" not in AGENT.offline_decide(ctx).reasoning
+
+
 def test_an_owner_with_a_poor_record_is_never_named_as_lowering_the_risk():
     ctx = make(0.72)
     readings = [r.model_copy(update={"band": "worse", "value": 0.55, "words": "the owner lost 10 of 15 closed deals (67%)"})
