@@ -221,7 +221,9 @@ def open_queue_row(page, decision_id: int) -> None:
     page.get_by_role("option", name="Follow-up").click()
     page.wait_for_function(RENDERED)
     page.get_by_role("tab", name="List").click()
+    page.wait_for_function(RENDERED)  # the tab switch reruns the page: open the row only once it is drawn
     page.locator(f".st-key-queue_row_{decision_id} summary").click()
+    page.wait_for_function(RENDERED)
 
 
 def test_approving_a_queued_email_in_the_browser(live_app, page):
@@ -244,7 +246,11 @@ def test_approving_a_queued_email_in_the_browser(live_app, page):
     button = page.locator(f".st-key-queue_approve_{live_app.email_decision} button")
     button.wait_for()
     button.click()
-    page.wait_for_function(f"() => !document.querySelector('.st-key-queue_approve_{live_app.email_decision}')")
+    try:
+        page.wait_for_function(f"() => !document.querySelector('.st-key-queue_approve_{live_app.email_decision}')")
+    except Exception:
+        shoot(page, "approval_queue_approve_timeout")  # what the page showed when the approval did not land
+        raise
     page.wait_for_function(RENDERED)
     page.get_by_text(f"{MANAGER}").first.wait_for()
     shoot(page, "approval_queue_after_approve")
