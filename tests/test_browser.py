@@ -12,11 +12,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +22,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, DEMO_PASSWORD, RENDERED, free_port, wait_healthy
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {
     "": "Pipeline health", "lead_scores": "Lead scores", "meetings": "Meetings", "record_detail": "Contact and deal detail",
     "approval_queue": "Approval queue", "activity_audit": "Activity and audit", "agents_settings": "Agents and settings",
@@ -40,13 +37,8 @@ CHARTS = {"": 2}  # Plotly charts a page always has (the others draw one only wh
 # Every Plotly chart on the page has drawn its SVG.
 CHARTS_DRAWN = ("() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')]"
                 ".every(chart => chart.querySelector('.main-svg'))")
-# The page is done when the script stopped and no placeholder is left.
-RENDERED = ("() => { const app = document.querySelector('[data-testid=stApp]');"
-            " return app && app.getAttribute('data-test-script-state') === 'notRunning'"
-            " && document.querySelectorAll('[data-testid=stSkeleton]').length === 0; }")
 TIMEOUT_MS = 60_000
 MANAGER, REP = "Maria Alvarez", "Nina Patel"
-DEMO_PASSWORD = "demo-password"  # crm_core.services.users.DEMO_PASSWORD: seed-demo sets it for the demo team
 
 
 @dataclass
@@ -56,26 +48,6 @@ class LiveApp:
     red_deal: str
     email_decision: int
     scheduler: bool
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("streamlit did not answer /_stcore/health in time")
 
 
 def _prepare_store(url: str) -> tuple[str, int]:
@@ -126,7 +98,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     if scheduler:
         procs.append(subprocess.Popen([sys.executable, "-m", "agents.scheduler"], cwd=ROOT, env=env,
                                       stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT))
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
@@ -134,7 +106,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
                            cwd=ROOT, env=env, stdout=open(logs / "streamlit.log", "w"), stderr=subprocess.STDOUT)
     procs.append(app)
     try:
-        _wait_healthy(base, app)
+        wait_healthy(base, app)
         yield LiveApp(base=base, url=url, red_deal=red_deal, email_decision=email_decision, scheduler=scheduler)
     finally:
         for proc in procs:

@@ -9,11 +9,8 @@ Chromium signs in as the demo manager. Every click on the page is counted. Skips
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,19 +18,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, DEMO_PASSWORD, RENDERED, free_port, wait_healthy
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-RENDERED = ("() => { const app = document.querySelector('[data-testid=stApp]');"
-            " return app && app.getAttribute('data-test-script-state') === 'notRunning'"
-            " && document.querySelectorAll('[data-testid=stSkeleton]').length === 0; }")
 TIMEOUT_MS = 120_000
 MANAGER = "Maria Alvarez"
-DEMO_PASSWORD = "demo-password"  # crm_core.services.users.DEMO_PASSWORD: seed-demo sets it for the demo team
 MAX_CLICKS = 10
 
 
@@ -42,26 +34,6 @@ class DayOneApp:
     base: str
     url: str
     queued: int       # the day-one queue, measured before the browser touches it
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("streamlit did not answer /_stcore/health in time")
 
 
 def queued(url: str) -> int:
@@ -89,14 +61,14 @@ def day_one_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DayOneApp]
         assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
     size = queued(url)
     logs = tmp_path_factory.mktemp("browser_queue_logs")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                             "--server.fileWatcherType", "none"],
                            cwd=ROOT, env=env, stdout=open(logs / "streamlit.log", "w"), stderr=subprocess.STDOUT)
     try:
-        _wait_healthy(base, app)
+        wait_healthy(base, app, 120)
         yield DayOneApp(base=base, url=url, queued=size)
     finally:
         app.terminate()
