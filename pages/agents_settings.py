@@ -37,7 +37,7 @@ if beats:
     with st.expander(f"Workers ({len(beats)})"):
         st.dataframe(pd.DataFrame([{
             "Worker": b.worker_id, "Host": b.hostname, "PID": b.pid, "Status": b.status if b.alive else f"{b.status} (silent)",
-            "Last seen": fmt.ago(b.last_seen_at, clock.now()), "Current job": b.current_job or "", "Jobs done": b.jobs_done,
+            "Last seen": fmt.ago(b.last_seen_at, clock.now()), "Current job": fmt.job_label(b.current_job), "Jobs done": b.jobs_done,
             "Tokens today": b.llm_tokens_today, "LLM cost today": fmt.usd_cost(b.llm_cost_today_usd),
         } for b in beats]), hide_index=True, key="agents_workers")
 
@@ -54,7 +54,7 @@ if usage["decisions"].sum() == 0:
                 "(`python -m agents.scheduler`), or once with `python -m agents run <agent>`.")
 else:
     chart = go.Figure([
-        go.Bar(name=agent.replace("_", " "), x=part["day"], y=part[metric], marker_color=AGENT_COLOURS.get(agent, "#8a8f98"))
+        go.Bar(name=fmt.agent_label(agent), x=part["day"], y=part[metric], marker_color=AGENT_COLOURS.get(agent, "#8a8f98"))
         for agent, part in usage.groupby("agent", sort=True)
     ])
     chart.update_layout(barmode="stack", height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10},
@@ -62,14 +62,14 @@ else:
     st.plotly_chart(chart, key="agents_usage_chart")
     totals = usage.groupby("agent")[["decisions", "input_tokens", "output_tokens", "cost_usd", "remote_decisions"]].sum().reset_index()
     st.dataframe(pd.DataFrame([{
-        "Agent": r.agent, "Decisions": int(r.decisions), "Input tokens": int(r.input_tokens), "Output tokens": int(r.output_tokens),
+        "Agent": fmt.agent_label(r.agent), "Decisions": int(r.decisions), "Input tokens": int(r.input_tokens), "Output tokens": int(r.output_tokens),
         "LLM cost": fmt.usd_cost(r.cost_usd), "Sent to a remote model": int(r.remote_decisions),
     } for r in totals.itertuples()]), hide_index=True, key="agents_usage_totals")
 costs = read(llm_costs.decision_costs, days=days)
 if costs:
     st.caption("What each decision by a remote model cost, from the usage the API returned")
     st.dataframe(pd.DataFrame([{
-        "Day": c.day, "Agent": c.agent.replace("_", " "), "Model": f"{c.model} ({c.tier})", "Decisions": c.decisions,
+        "Day": c.day, "Agent": fmt.agent_label(c.agent), "Model": f"{c.model} ({c.tier})", "Decisions": c.decisions,
         "Cost per decision": fmt.usd_cost(c.cost_per_decision), "Read from the prompt cache": fmt.percent(c.cached_share),
         "LLM cost": fmt.usd_cost(c.cost_usd),
     } for c in costs]), hide_index=True, key="agents_decision_costs")
@@ -81,7 +81,7 @@ st.caption(f"Read from the environment (CRM_* variables); change them there and 
            f"({config.provider_reason}).")
 st.markdown(f"Small tier `{config.model_small}` · mid tier `{config.model_mid}` · large tier `{config.model_large}`")
 st.dataframe(pd.DataFrame([{
-    "Agent": a.agent, "Tier": a.tier or "—", "Model": a.model or "—", "Provider": a.provider, "Enabled": a.enabled,
+    "Agent": fmt.agent_label(a.agent), "Tier": a.tier or "—", "Model": a.model or "—", "Provider": a.provider, "Enabled": a.enabled,
     "Daily token budget": fmt.integer(a.daily_token_budget), "Daily cost budget": fmt.usd_cost(a.daily_cost_budget_usd) if a.daily_cost_budget_usd else "—",
 } for a in config.agents]), hide_index=True, key="agents_models")
 st.caption(f"Anthropic key {'set' if config.anthropic_key_set else 'not set'} · local model "
@@ -93,27 +93,28 @@ st.subheader("What agents may do alone")
 st.caption("An action runs by itself when the decision's confidence reaches its threshold and it is not always-ask; "
            "otherwise it waits in the approval queue. Every change is audited with your name.")
 policies = read(oversight_settings.policies)
+# The action type rides along as the hidden index: the row says what the action does in words.
 before = pd.DataFrame([{
-    "action_type": p.action_type, "stakes": p.stakes, "threshold": p.threshold, "always_ask": p.always_ask,
+    "action": fmt.action_label(p.action_type), "stakes": p.stakes, "threshold": p.threshold, "always_ask": p.always_ask,
     "reversible": "yes" if p.reversible else "no", "updated": f"{fmt.when(p.updated_at)} by {p.updated_by or 'system'}",
-} for p in policies])
-edited = st.data_editor(before, hide_index=True, key="agents_policies", disabled=["action_type", "reversible", "updated"],
+} for p in policies], index=pd.Index([p.action_type for p in policies], name="action_type"))
+edited = st.data_editor(before, hide_index=True, key="agents_policies", disabled=["action", "reversible", "updated"],
                         height=35 * (len(before) + 1) + 3,
                         column_config={
-                            "action_type": st.column_config.TextColumn("Action"),
+                            "action": st.column_config.TextColumn("Action"),
                             "stakes": st.column_config.SelectboxColumn("Stakes", options=list(approvals.STAKES), required=True),
                             "threshold": st.column_config.NumberColumn("Threshold", min_value=0.0, max_value=1.0, step=0.01, format="%.2f"),
                             "always_ask": st.column_config.CheckboxColumn("Always ask"),
                             "reversible": st.column_config.TextColumn("Can be undone"),
                             "updated": st.column_config.TextColumn("Last change"),
                         })
-changes = oversight_settings.policy_changes(policies, edited.to_dict("records"))
+changes = oversight_settings.policy_changes(policies, edited.reset_index().to_dict("records"))
 if st.button(f"Save {len(changes)} change(s)" if changes else "No changes to save", key="agents_save_policies",
              disabled=not changes, type="primary"):
     actor = need_actor()
     if actor and write(oversight_settings.save_policies, changes, actor=actor) is not None:
         flash("success", f"Saved {len(changes)} policy change(s) as {actor.name}: "
-              + ", ".join(c.action_type for c in changes) + ".")
+              + ", ".join(fmt.action_label(c.action_type) for c in changes) + ".")
     st.rerun()
 
 # ---- supervised mode -----------------------------------------------------------------------------------
@@ -121,11 +122,11 @@ st.subheader("Supervised mode")
 st.caption("A supervised agent queues every decision, whatever its confidence: for a trial period or a number of decisions.")
 supervision = read(oversight_settings.supervision)
 st.dataframe(pd.DataFrame([{
-    "Agent": s.agent, "Supervised": "yes" if s.supervised else "no", "Why": s.reason or "",
+    "Agent": fmt.agent_label(s.agent), "Supervised": "yes" if s.supervised else "no", "Why": s.reason or "",
 } for s in supervision]), hide_index=True, key="agents_supervision")
 with st.form("agents_supervise_form"):
     a1, a2, a3, a4 = st.columns(4)
-    agent = a1.selectbox("Agent", approvals.AGENTS, key="supervise_agent")
+    agent = a1.selectbox("Agent", approvals.AGENTS, key="supervise_agent", format_func=fmt.agent_label)
     mode = a2.radio("Supervise", ["until a date", "for a number of decisions", "off"], key="supervise_mode")
     until = a3.date_input("Until (end of day, UTC)", value=clock.now().date() + timedelta(days=7), key="supervise_until")
     count = a4.number_input("Decisions", min_value=1, value=20, step=1, key="supervise_count")
@@ -136,12 +137,12 @@ with st.form("agents_supervise_form"):
                          until=until if mode == "until a date" else None,
                          decisions=int(count) if mode == "for a number of decisions" else None, off=mode == "off")
             if view is not None:
-                flash("success", f"{agent}: " + (view.reason or "not supervised") + f" (set by {actor.name}).")
+                flash("success", f"{fmt.agent_label(agent)}: " + (view.reason or "not supervised") + f" (set by {actor.name}).")
         st.rerun()
 
 st.markdown("**Starting trust.** Before anyone has approved or rejected an agent's proposals, each proposal's "
             "confidence is multiplied by this figure; every approval and rejection then moves it.")
-st.dataframe(pd.DataFrame([{"Agent": t.agent, "Starting trust": fmt.percent(t.trust), "Where it comes from": t.source}
+st.dataframe(pd.DataFrame([{"Agent": fmt.agent_label(t.agent), "Starting trust": fmt.percent(t.trust), "Where it comes from": t.source}
                            for t in read(oversight_settings.starting_trust)]), hide_index=True, key="agents_starting_trust")
 
 # ---- calibration ------------------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ if not report or all(r.decided == 0 for r in report):
                 "each verdict teaches what threshold the agents have earned.")
 else:
     st.dataframe(pd.DataFrame([{
-        "Action": r.action_type, "Current threshold": fmt.percent(r.current_threshold),
+        "Action": fmt.action_label(r.action_type), "Current threshold": fmt.percent(r.current_threshold),
         "Suggested threshold": fmt.percent(r.suggested_threshold), "Verdicts": r.decided, "Approved as proposed": r.approved,
         "Approval rate": fmt.percent(r.approved / r.decided if r.decided else None),
         "At suggested": f"{r.approved_at_suggested}/{r.decided_at_suggested}", "Note": r.note,

@@ -228,7 +228,8 @@ if plan is not None:
                 st.session_state.pop("import_plan", None)
                 st.success(text, icon="✅")
                 if kind in imports.AUDITED_KINDS:
-                    health = write(data_health.audit_for_import, import_ref=f"{kind} from {summary.filename}", entity=kind)
+                    health = write(data_health.audit_for_import, import_ref=f"{kind} from {summary.filename}", entity=kind,
+                                   actor=actor)
                     if health is not None:
                         show_import_health(health)
         show_flash()

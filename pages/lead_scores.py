@@ -126,6 +126,6 @@ if history is not None and history.points:
     st.dataframe(pd.DataFrame([{
         "When": fmt.when(p.scored_at), "Score": p.score, "Tier": fmt.tier_badge(p.tier),
         "Change": fmt.trend(p.change) if p.change is not None else "first score",
-        "What moved it": p.reason or "", "Decision": p.decision_id, "Agent": p.agent or "",
+        "What moved it": fmt.plain(p.reason), "By": f"{fmt.agent_label(p.agent)} agent" if p.agent else "",
     } for p in reversed(history.points)]), hide_index=True, key="leads_history_table",
         column_config={"What moved it": st.column_config.TextColumn(width="large")})

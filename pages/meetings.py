@@ -42,8 +42,8 @@ def links(m: meetings.MeetingView) -> None:
 upcoming_tab, past_tab = st.tabs([f"Upcoming ({overview.upcoming_total})", f"Past ({overview.past_total})"])
 with upcoming_tab:
     if not overview.upcoming:
-        empty_state("No upcoming meetings.", "Meetings come from imports, the demo book, or the follow-up agent's "
-                    "`schedule_meeting` proposals once approved.")
+        empty_state("No upcoming meetings.", "Meetings come from imports, the demo book, or the meeting invites the "
+                    "follow-up agent proposes, once approved.")
     for m in overview.upcoming:
         with st.container(border=True, key=f"meeting_{m.id}"):
             st.markdown(f"**{fmt.when(m.starts_at)}–{m.ends_at:%H:%M} UTC · {m.title}**")

@@ -13,6 +13,7 @@ from crm_core.services.owners import owner_choices
 from ui import format as fmt
 from ui.data import flash, read, write
 from ui.layout import empty_state, need_actor, page_header, page_offset, pager
+from ui.risk import risk_explanation
 from ui.session import current_actor
 
 PAGE_SIZE = 50
@@ -24,6 +25,7 @@ page_header("Pipeline health", "Every open deal by stage with its risk flag. Red
 viewer = current_actor()  # a rep sees their own deals; managers the whole team's
 if viewer is None:
     st.stop()
+may_edit_rates = fx.may_edit_rates(viewer)  # the service says who may; the others read the rates, no form that fails
 choices = read(owner_choices, actor=viewer)
 owner_names = dict(choices.owners)
 owner_id = st.selectbox("Owner", options=[None, *owner_names] if choices.everyone else list(owner_names),
@@ -77,9 +79,10 @@ if others:
         f"≈ {fmt.money(t.converted, board.currency, compact=True)}" for t in others) + ".")
 for t in board.by_currency:
     if t.rate is None:
+        add = "Add one under Exchange rates below." if may_edit_rates else f"Ask {fx.who_sets_rates()} to add one."
         st.warning(f"No exchange rate for {t.currency}: {t.open_deals} open deal{'s' if t.open_deals != 1 else ''} "
-                   f"worth {fmt.money(t.amount, t.currency, compact=True)} {'are' if t.open_deals != 1 else 'is'} left out of the totals. Add a {t.currency} "
-                   f"rate under Exchange rates below.", icon="💱")
+                   f"worth {fmt.money(t.amount, t.currency, compact=True)} {'are' if t.open_deals != 1 else 'is'} left out of the totals. "
+                   f"{add}", icon="💱")
 if flags["unassessed"] == board.open_deals:
     st.info("No deal has a risk flag yet: the pipeline agent sets them on its next scan. Start the scheduler with "
             "`python -m agents.scheduler` (or `make run`).", icon="🕒")
@@ -118,15 +121,7 @@ for i, card in enumerate(board.red_list):
         head.markdown(f"{fmt.risk_markdown(card.risk)} **{card.name}**")
         link.page_link("pages/record_detail.py", label="Open deal", icon="🔎", query_params={"deal": str(card.id)})
         st.caption(f"{card.account or 'no account'} · {card.owner or 'no owner'} · **{card_amount(card)}** · {vs_typical(card)}")
-        st.markdown(f"**{card.reason_headline or 'No reason given.'}**")
-        for title, reasons in (("Raises the risk", card.raises), ("Lowers the risk", card.lowers)):
-            if reasons:
-                st.caption(title)
-                st.text("\n".join(f"• {r}" for r in reasons))  # may quote imported names: plain text
-        st.text(f"Next: {card.risk_action or 'no recommendation yet'}")
-        with st.expander("Full evidence"):
-            st.text("\n".join(f"• {line}" for line in card.evidence) if card.evidence
-                    else card.risk_reason or "No evidence recorded for this flag yet.")
+        risk_explanation(card)
         with st.expander("Snooze this flag"):
             snooze_form(card, "red")
 if board.red_total > len(board.red_list):
@@ -217,39 +212,46 @@ else:
 # ---- exchange rates and the reporting currency ----------------------------------------------------------
 with st.expander("Exchange rates and reporting currency"):
     table_of_rates = read(fx.rate_table)
-    codes = sorted(table_of_rates.rates)
+    if not may_edit_rates:
+        st.info(f"Exchange rates and the reporting currency are set by {fx.who_sets_rates()}: here you see the rates "
+                "every total uses. Ask them when a rate is missing or out of date.", icon="🔒")
     r1, r2 = st.columns([1, 2])
-    chosen_currency = r1.selectbox("Reporting currency", codes, index=codes.index(board.currency) if board.currency in codes else 0,
-                                   key="fx_reporting")
-    if chosen_currency != board.currency and r1.button("Use for every total", key="fx_reporting_save"):
-        actor = need_actor()
-        if actor and write(fx.set_reporting_currency, chosen_currency, actor=actor):
-            flash("success", f"Totals are now shown in {chosen_currency}.")
-        st.rerun()
-    r2.caption(f"Rates are units of each currency per 1 EUR. Built in: {fx.DEFAULT_RATES_SOURCE}; enter a newer rate or "
-               "upload a CSV (currency, units_per_eur, date as YYYY-MM-DD, optional source), e.g. the ECB's daily "
-               "reference rates. The newest rate of each currency is used.")
+    if may_edit_rates:
+        codes = sorted(table_of_rates.rates)
+        chosen_currency = r1.selectbox("Reporting currency", codes, index=codes.index(board.currency) if board.currency in codes else 0,
+                                       key="fx_reporting")
+        if chosen_currency != board.currency and r1.button("Use for every total", key="fx_reporting_save"):
+            actor = need_actor()
+            if actor and write(fx.set_reporting_currency, chosen_currency, actor=actor):
+                flash("success", f"Totals are now shown in {chosen_currency}.")
+            st.rerun()
+    else:
+        r1.metric("Reporting currency", board.currency)
+    r2.caption(f"Rates are units of each currency per 1 EUR. Built in: {fx.DEFAULT_RATES_SOURCE}. The newest rate of each "
+               "currency is used." + (" Enter a newer rate or upload a CSV (currency, units_per_eur, date as YYYY-MM-DD, "
+                                      "optional source), e.g. the ECB's daily reference rates." if may_edit_rates else ""))
     in_book = {t.currency for t in board.by_currency}
     st.dataframe(pd.DataFrame([{
         "Currency": r.currency, "Per 1 EUR": r.units_per_eur, f"1 unit in {board.currency}": table_of_rates.rate(r.currency, board.currency),
         "Date": fmt.when(r.rate_date), "Source": r.source, "In open deals": "yes" if r.currency in in_book else "",
     } for r in sorted(table_of_rates.rates.values(), key=lambda r: (r.currency not in in_book, r.currency))]),
         hide_index=True, key="fx_rates")
-    with st.form("fx_rate_form", border=False):
-        f1, f2, f3 = st.columns(3)
-        code = f1.text_input("Currency", max_chars=3, placeholder="GBP", key="fx_code")
-        value = f2.text_input("Units per 1 EUR", placeholder="0.8464", key="fx_value")
-        when = f3.date_input("Rate date", value=clock.now().date(), max_value=clock.now().date(), key="fx_date")
-        if st.form_submit_button("Save rate"):
+    if may_edit_rates:
+        with st.form("fx_rate_form", border=False):
+            f1, f2, f3 = st.columns(3)
+            code = f1.text_input("Currency", max_chars=3, placeholder="GBP", key="fx_code")
+            value = f2.text_input("Units per 1 EUR", placeholder="0.8464", key="fx_value")
+            when = f3.date_input("Rate date", value=clock.now().date(), max_value=clock.now().date(), key="fx_date")
+            if st.form_submit_button("Save rate"):
+                actor = need_actor()
+                if actor and write(fx.set_rate, code, value, rate_date=when, actor=actor):
+                    flash("success", f"{code.upper()} rate of {when:%Y-%m-%d} saved.")
+                st.rerun()
+        rates_file = st.file_uploader("Upload rates (CSV)", type=["csv"], key="fx_upload")
+        if rates_file is not None and st.button("Store these rates", key="fx_upload_save"):
             actor = need_actor()
-            if actor and write(fx.set_rate, code, value, rate_date=when, actor=actor):
-                flash("success", f"{code.upper()} rate of {when:%Y-%m-%d} saved.")
-            st.rerun()
-    rates_file = st.file_uploader("Upload rates (CSV)", type=["csv"], key="fx_upload")
-    if rates_file is not None and st.button("Store these rates", key="fx_upload_save"):
-        actor = need_actor()
-        if actor:
-            stored_rates = write(fx.import_rates_csv, rates_file.getvalue(), actor=actor, filename=rates_file.name)
-            if stored_rates is not None:
-                flash("success", f"{stored_rates} rate(s) stored from {rates_file.name}.")
-            st.rerun()
+            if actor:
+                stored_rates = write(fx.import_rates_csv, rates_file.getvalue(), actor=actor, filename=rates_file.name)
+                if stored_rates is not None:
+                    flash("success", f"{stored_rates} rate(s) stored from {rates_file.name}.")
+                st.rerun()

@@ -4,10 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from crm_core.services import records
+from crm_core.services import pipeline, records
 from ui import format as fmt
 from ui.data import read, read_or_error
 from ui.layout import empty_state, page_header
+from ui.risk import risk_explanation
 from ui.session import current_actor
 
 KIND_ICONS = {"activity": "👣", "email": "✉️", "meeting": "📅", "task": "☑️", "score": "🎯", "stage": "➡️", "decision": "🤖"}
@@ -74,9 +75,9 @@ if deal_id is not None:
     c2.metric("In stage since", fmt.when(deal.stage_entered_at, with_time=False))
     c3.metric("Closed" if deal.closed_at else "Expected close", fmt.when(deal.closed_at, with_time=False) if deal.closed_at else fmt.when(deal.expected_close))
     st.caption(" · ".join(p for p in (deal.account or "", deal.product or "", f"opened {fmt.when(deal.opened_at, with_time=False)}") if p))
-    if deal.risk in ("amber", "red"):
-        st.text(f"Why {deal.risk}: {deal.risk_reason or 'no reason given'}")
-        st.text(f"Recommended: {deal.risk_action or 'no recommendation yet'}")
+    if deal.status == "open" and deal.risk in ("amber", "red"):
+        with st.container(border=True, key="detail_risk"):
+            risk_explanation(read(pipeline.deal_card, deal_id, actor=viewer))
     if deal.snoozed:
         st.caption(f"💤 flag snoozed until {fmt.when(deal.risk_snoozed_until)}: {deal.risk_snooze_reason or ''}")
     if deal.primary_contact_id:

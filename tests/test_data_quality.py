@@ -117,7 +117,7 @@ def test_audit_is_kept_with_its_placeholders_and_trend(store: str) -> None:
 def test_audit_for_import_reports_the_imported_table(store: str) -> None:
     _planted_book(1004)
     with unit_of_work() as session:
-        result = audit_for_import(session, "contacts from leads.csv", "contacts")
+        result = audit_for_import(session, "contacts from leads.csv", "contacts", actor=MANAGER)
     assert result.table == "contacts"
     assert result.fields and all(f.field_key.startswith("contacts.") for f in result.fields)
     assert any("stands for a missing value" in p for p in result.problems)

@@ -181,3 +181,40 @@ def test_pipeline_health_says_which_currency_has_no_rate_and_how_many_deals_are_
                for w in at.warning), [w.value for w in at.warning]
     value = next(m for m in at.metric if m.label.startswith("Pipeline value"))
     assert value.value == "$4k"
+
+
+def test_a_rep_reads_the_rates_and_is_told_upfront_who_sets_them_instead_of_a_form_that_fails(sqlite_store):
+    with unit_of_work() as s:
+        s.add(User(name="Morgan Lee", role="manager"))
+        rita = User(name="Rita Rep", role="rep")
+        s.add(rita)
+        s.flush()
+        for name, amount, currency in (("usd", 1000, "USD"), ("dong", 5_000_000, "VND")):
+            s.add(Deal(name=name, stage="Demo", status="open", amount=Decimal(amount), currency=currency,
+                       stage_entered_at=NOW, owner_id=rita.id))
+
+    def page(name: str) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        with clock.frozen_at(datetime.now(UTC)):
+            sign_in(at, name)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    assert not fx.may_edit_rates(Actor(user_id=None, name="Rita Rep", role="rep", via="password"))
+    assert fx.may_edit_rates(MORGAN) and not fx.may_edit_rates(None) and fx.who_sets_rates() == "a manager or admin"
+    rep = page("Rita Rep")
+    assert any("Exchange rates and the reporting currency are set by a manager or admin" in i.value for i in rep.info)
+    assert any("No exchange rate for VND" in w.value and "Ask a manager or admin to add one." in w.value for w in rep.warning)
+    rates = next(f.value for f in rep.dataframe if "Per 1 EUR" in f.value.columns)
+    assert "GBP" in set(rates["Currency"])
+    assert next(m for m in rep.metric if m.label == "Reporting currency").value == "USD"
+    assert not [b for b in rep.selectbox if b.key == "fx_reporting"] and not rep.get("file_uploader")
+    assert not [b for b in rep.button if b.key in ("fx_reporting_save", "fx_upload_save")]
+    assert not [b for b in rep.get("button") if "fx_rate_form" in (b.key or "")], "no rate form a rep cannot submit"
+    # The manager gets the forms.
+    manager = page("Morgan Lee")
+    assert not [i for i in manager.info if "are set by" in i.value]
+    assert manager.selectbox(key="fx_reporting") and manager.get("file_uploader")
+    assert any("fx_rate_form" in (b.key or "") for b in manager.get("button"))
+    assert any("Add one under Exchange rates below." in w.value for w in manager.warning)

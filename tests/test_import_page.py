@@ -17,7 +17,7 @@ from crm_core import clock
 from crm_core.cli import main
 from crm_core.db import dispose_engines, unit_of_work
 from crm_core.models import Account, AuditEntry, Deal, Decision, ImportBatch, StageHistory, User
-from crm_core.services import pipeline
+from crm_core.services import activity_log, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -157,7 +157,7 @@ def test_history_import_from_the_page_adds_no_open_deal_decision_or_audit_row_pe
     at.button(key="import_apply").click().run()
     assert not at.exception and not at.error
     assert any("2,089 open deals untouched for over a year went in as lost (stale)" in s.value for s in at.success)
-    assert _audit_rows() == before + 1  # one entry for 8,800 rows
+    assert _audit_rows() == before + 2  # one entry for 8,800 rows, and one for the data-quality check after them
     assert any(e.label.startswith("Data quality after this import: the book scores") for e in at.expander)
     with unit_of_work(readonly=True) as s:
         board = pipeline.pipeline_board(s, actor=MANAGER_ACTOR)
@@ -168,6 +168,20 @@ def test_history_import_from_the_page_adds_no_open_deal_decision_or_audit_row_pe
         batch = s.scalars(select(ImportBatch)).one()
     assert entry.details["as_history"] and entry.actor == f"{MANAGER} (password)"
     assert batch.historical and batch.created_ids == {"deals": [[1, 8800]]}
+
+
+def test_the_data_quality_check_after_an_import_says_who_imported(sqlite_store, tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_bytes(b"First Name,Last Name,Email\nZoe,Quinn,zoe.quinn@newco.example\nAl,Ray,al.ray@newco.example\n")
+    at = page_import(leads, "contacts", None)
+    assert any(e.label.startswith("Data quality after this import: the book scores") for e in at.expander)
+    with unit_of_work(readonly=True) as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.event == "quality.audited_after_import")).one()
+        log = activity_log.readable_audit(s, activity_log.AuditFilters(actor=MANAGER))
+    assert entry.actor == f"{MANAGER} (password)" and entry.details["import_ref"] == "contacts from leads.csv"
+    row = next(r for r in log.rows if r.what == "Data quality checked after an import")
+    assert row.who == f"{MANAGER} (signed in)"
+    assert row.details[0].startswith("After importing contacts from leads.csv: the book scores ")
 
 
 def test_a_mapping_saved_from_the_page_is_offered_next_time_and_never_replaces_a_shipped_one(

@@ -246,6 +246,13 @@ def test_pipeline_red_card_shows_a_headline_at_most_three_reasons_each_way_and_t
     assert raises[3] not in body and lowers[3] not in body  # at most three each way
     [full] = [e for e in at.expander if e.label == "Full evidence" and any(evidence[1] in t.value for t in e.text)]
     assert any(evidence[0] in t.value for t in full.text)
+    # The deal's own page says it the same way: the headline, the reasons, the same full evidence.
+    detail = app("record_detail", deal=book.red[0])
+    body = texts(detail)
+    assert "Red flag: about a 71% chance this deal is lost." in body and "Why red" not in body
+    assert all(r in body for r in raises[:3] + lowers[:3]) and raises[3] not in body
+    [same] = [e for e in detail.expander if e.label == "Full evidence"]
+    assert [t.value for t in same.text] == [t.value for t in full.text]
 
 
 def test_pipeline_board_filters_by_flag(book):
@@ -492,7 +499,8 @@ def test_deal_detail_from_a_link_shows_its_flag_and_timeline(book):
     with unit_of_work(readonly=True) as s:
         deal = s.get(Deal, book.red[0])
     assert at.header[0].value == f"💼 {deal.name}"
-    assert f"Why red: {deal.risk_reason}" in texts(at)
+    assert f"**{deal.risk_reason}**" in texts(at) and "Next: call the economic buyer" in texts(at)
+    assert [e.label for e in at.expander] == ["Full evidence"]  # no pipeline decision here: the stored reason in full
     timeline = table(at, "When", "What", "Detail")
     assert len(timeline) > 0
 
@@ -516,6 +524,8 @@ def test_meetings_page_lists_upcoming_and_past(book):
 
 
 def test_agents_page_shows_heartbeat_usage_and_model_tiers(book):
+    with unit_of_work() as s:  # the worker beats now: the template's beat may be minutes old by this test
+        s.get(WorkerHeartbeat, "fixture-worker").last_seen_at = clock.now()
     at = app("agents_settings")
     assert any("scheduler running" in m.value for m in at.markdown)
     assert any("Small tier `claude-haiku-5-5`" in m.value for m in at.markdown)
@@ -530,7 +540,7 @@ def test_policy_edit_is_saved_with_the_user(book):
         add_user(s, "Ada Admin", "admin")
     at = app("agents_settings", as_user="Ada Admin")
     policies = next(d.value for d in at.data_editor if "always_ask" in d.value.columns)
-    row = list(policies["action_type"]).index("send_email")
+    row = list(policies["action"]).index("Email to a contact")  # the action in words, never its internal name
     at.session_state["agents_policies"] = {"edited_rows": {row: {"threshold": 0.8}}, "added_rows": [], "deleted_rows": []}
     at.run()
     at.button(key="agents_save_policies").click().run()
@@ -550,7 +560,7 @@ def test_supervised_mode_form_supervises_an_agent(book):
     at.button(key="FormSubmitter:agents_supervise_form-Apply").click().run()
     assert not at.exception
     supervision = table(at, "Agent", "Supervised", "Why")
-    row = supervision[supervision["Agent"] == "pipeline"].iloc[0]
+    row = supervision[supervision["Agent"] == "Pipeline watch"].iloc[0]
     assert row["Supervised"] == "yes" and "5 more decisions" in row["Why"]
 
 

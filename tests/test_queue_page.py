@@ -1,7 +1,7 @@
 """The approval queue on a real day one: the demo book after one pass of every agent.
 
 The book is seeded (scale 0.3) and every agent run once over it with the offline reasoner, as the
-first scheduler pass of `make run` does, into a template per module; each test gets its own copy. Checks that the
+first scheduler pass of `make run` does, into a template per session (tests/day_one.py); each test gets its own copy. Checks that the
 queue is grouped and ordered by urgency, that group and filter actions confirm first and decide
 each item through the state machine with its own audit entry, that one-at-a-time review works,
 and that no card, group, table or audit row shows a raw action name, a record id or a prompt version.
@@ -9,8 +9,6 @@ and that no card, group, table or audit row shows a raw action name, a record id
 from __future__ import annotations
 
 import re
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,12 +16,11 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from auth_helpers import sign_in
+from day_one import day_one, day_one_template  # noqa: F401 - fixtures
+from page_text import RAW_ID, leaks, shown_text
 
-from agents.base import ACTION_TYPES, AGENT_NAMES
-from agents.runner import run_agent
 from crm_core.auth.actor import Actor
-from crm_core.db import dispose_engines, migrate, unit_of_work
-from crm_core.demo import seed_demo
+from crm_core.db import unit_of_work
 from crm_core.models import AuditEntry, Decision, User
 from crm_core.oversight import wording
 from crm_core.oversight.views import queue_entries, urgency_key
@@ -31,47 +28,7 @@ from crm_core.services import queue_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
-pytestmark = pytest.mark.timeout(900)  # the module's first test seeds and runs every agent once
-# What must never reach a manager's eyes on a card, a group, a table cell or an audit row.
-RAW_ID = re.compile(r"\b(contact|deal|meeting|account|decision|user|task) \d+\b|#\d+\b")
-PROMPT_VERSION = re.compile(r"\b(" + "|".join(AGENT_NAMES) + r")/\d+\b|offline-v\d")
-# Internal names are the snake_case ones ("pipeline" and "meeting" are also plain words).
-INTERNAL = re.compile(r"\b(" + "|".join(n for n in ACTION_TYPES + AGENT_NAMES if "_" in n) + r")\b")
-
-
-@dataclass
-class DayOne:
-    url: str
-    queued: int
-
-
-@pytest.fixture(scope="module")
-def day_one_template(tmp_path_factory) -> tuple[Path, int]:
-    path = tmp_path_factory.mktemp("day_one") / "crm.db"
-    url = f"sqlite:///{path}"
-    migrate(url)
-    seed_demo(url=url, scale=0.3)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CRM_DATABASE_URL", url)
-        mp.setenv("CRM_LLM_PROVIDER", "offline")
-        mp.delenv("ANTHROPIC_API_KEY", raising=False)
-        for agent in AGENT_NAMES:
-            run_agent(agent, provider="offline")
-    with unit_of_work(url, readonly=True) as s:
-        queued = s.scalar(select(func.count()).select_from(Decision).where(Decision.status == "queued"))
-    dispose_engines()
-    return path, int(queued or 0)
-
-
-@pytest.fixture
-def day_one(day_one_template, tmp_path, monkeypatch) -> DayOne:
-    template, queued = day_one_template
-    path = tmp_path / "crm.db"
-    shutil.copyfile(template, path)
-    url = f"sqlite:///{path}"
-    monkeypatch.setenv("CRM_DATABASE_URL", url)
-    yield DayOne(url=url, queued=queued)
-    dispose_engines()
+pytestmark = pytest.mark.timeout(900)  # the session's first day-one test seeds and runs every agent once
 
 
 def manager() -> Actor:
@@ -88,16 +45,6 @@ def app(page: str) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def shown_text(at: AppTest) -> list[str]:
-    """Every piece of text a person reads on the page (st.json technical details excepted)."""
-    out = [e.value for kind in ("markdown", "text", "caption", "success", "error", "warning", "info") for e in getattr(at, kind)]
-    out += [e.label for e in at.expander] + [b.label for b in at.button]
-    out += [str(o) for box in at.selectbox for o in box.options]
-    for frame in at.dataframe:
-        out += [str(v) for v in frame.value.astype(str).to_numpy().ravel()]
-    return out
 
 
 QUEUE_VIEWS = ("By group", "One at a time", "List", "Decided")
@@ -134,10 +81,7 @@ def test_queue_and_audit_pages_show_no_raw_action_names_ids_or_prompt_versions(d
     for view in QUEUE_VIEWS:
         texts += shown_text(open_view(at, view))
     assert any("waiting" in t for t in texts) and any("Why it waits" in t for t in texts)
-    for text in texts:
-        assert not RAW_ID.search(text), text
-        assert not PROMPT_VERSION.search(text), text
-        assert not INTERNAL.search(text), text
+    assert not leaks(texts)
     # Decide a few so the audit log holds approvals, executions with before/after and rejections.
     open_view(at, "By group")
     click(at, f"queue_group_approve_{group_key(read_overview().groups[-1])}")
@@ -146,11 +90,8 @@ def test_queue_and_audit_pages_show_no_raw_action_names_ids_or_prompt_versions(d
     audit = app("activity_audit")
     texts = shown_text(audit)
     assert any("→" in t for t in texts), "the audit log says what changed from what to what"
-    for text in texts:
-        assert not RAW_ID.search(text), text
-        assert not PROMPT_VERSION.search(text), text
-        assert not INTERNAL.search(text), text
-        assert not text.lstrip().startswith("{"), f"raw JSON in the audit log: {text[:80]}"
+    assert not leaks(texts)
+    assert not [t for t in texts if t.lstrip().startswith("{")], "raw JSON in the audit log"
 
 
 def read_overview(filters: queue_groups.QueueFilter = queue_groups.QueueFilter()) -> queue_groups.QueueOverview:

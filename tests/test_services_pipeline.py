@@ -12,6 +12,7 @@ from crm_core import clock
 from crm_core.auth import Actor
 from crm_core.db import unit_of_work
 from crm_core.errors import NotFound, UserError
+from crm_core.importing.history import STALE_MARK, STALE_NOTE
 from crm_core.models import AuditEntry, Deal, StageHistory, User
 from crm_core.services import pipeline
 
@@ -66,6 +67,24 @@ def test_weighted_value_uses_each_stage_historical_win_rate(store):
     assert board.weighted == pytest.approx(10_000 * 0.8 + 20_000 * 0.8)
     assert board.overall_win_rate == pytest.approx(14 / 22)
     assert [st.stage for st in board.stages] == ["Demo", "Proposal"]
+
+
+def test_deals_a_history_import_closed_as_stale_weigh_no_stage(store):
+    """Lost by the import's one-year rule, not by an event: the pipeline learner skips them, so do the win rates."""
+    with unit_of_work() as s:
+        _closed(s, 8, 2, through=("Qualify", "Demo"))
+        for i in range(30):  # what `--as-history` writes for an open deal untouched for a year
+            stale = _deal(s, f"stale {i}", stage="Demo", status="lost", path=("Qualify", "Demo"))
+            stale.attributes = {"region": "EMEA", STALE_MARK: STALE_NOTE}
+        lost = _deal(s, "lost with attributes", stage="Demo", status="lost", path=("Qualify", "Demo"))
+        lost.attributes = {"region": "EMEA"}  # a real loss that carries other attributes still counts
+        _deal(s, "open demo", stage="Demo", amount=10_000)
+    with unit_of_work(readonly=True) as s:
+        board = pipeline.pipeline_board(s, actor=MANAGER)
+    demo = {st.stage: st for st in board.stages}["Demo"]
+    assert demo.win_rate == pytest.approx(8 / 11) and demo.win_rate_basis == "8 of 11 closed deals through Demo were won"
+    assert board.overall_win_rate == pytest.approx(8 / 11) and board.closed_deals == 11
+    assert board.weighted == pytest.approx(10_000 * 8 / 11)
 
 
 def test_stage_with_too_few_closed_deals_falls_back_to_the_book_rate_and_says_so(store):

@@ -91,7 +91,7 @@ def test_contact_timeline_merges_every_source_newest_first(book):
         events = records.contact_timeline(s, c, actor=MANAGER)
     assert [e.kind for e in events] == ["decision", "task", "score", "meeting", "email", "activity"]
     assert events[-1].detail == "url: /pricing" and events[-2].detail == "How much is it?"
-    assert "follow_up agent proposed create_task: queued" == events[0].title
+    assert "Follow-up agent proposed task for the rep: queued" == events[0].title
     with unit_of_work(readonly=True) as s:
         assert len(records.contact_timeline(s, c, actor=MANAGER, limit=2)) == 2
 

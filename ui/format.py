@@ -15,6 +15,7 @@ from crm_core.oversight.wording import (  # noqa: F401 - re-exported for the pag
     action_label,
     agent_label,
     compared_percents,
+    job_label,
     plain,
     stakes_label,
 )

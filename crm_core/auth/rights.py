@@ -119,7 +119,8 @@ def _who(actor: Actor) -> str:
     return f"{actor.name} ({_ROLE_LABEL.get(actor.role, actor.role)})"
 
 
-def _roles_with(right: str) -> str:
+def roles_with(right: str) -> str:
+    """Who holds `right`, for a sentence: 'a manager or admin'."""
     roles = " or ".join(r for r in ROLES if r in RIGHTS_BY_NAME[right].roles)
     return ("an " if roles[:1] in ("a", "e", "i", "o", "u") else "a ") + roles
 
@@ -129,7 +130,7 @@ def require(actor: Actor, right: str, *, doing: str) -> None:
     if not has_right(actor, right):
         raise PermissionDenied(
             f"{_who(actor)} cannot {doing}: that needs the right \u201c{right}\u201d "
-            f"({RIGHTS_BY_NAME[right].description.lower()}), which {_roles_with(right)} has",
+            f"({RIGHTS_BY_NAME[right].description.lower()}), which {roles_with(right)} has",
             right=right,
         )
 

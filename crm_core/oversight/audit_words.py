@@ -36,6 +36,7 @@ EVENT_LABELS: dict[str, str] = {
     "outbox.failed": "Message failed",
     "import.applied": "Import",
     "supervision.updated": "Supervision changed",
+    "quality.audited_after_import": "Data quality checked after an import",
 }
 # Fields a person does not need to see change: bookkeeping timestamps and internal provenance.
 _QUIET_FIELDS = {"updated_at", "created_at", "score_updated_at", "risk_updated_at", "brief_ready_at", "_enrichment"}
@@ -126,6 +127,22 @@ def _passed(text: str) -> str:
     return f"{wording.action_label(action_type)}: " + wording.confidence_sentence(float(value), float(threshold), stakes)
 
 
+_KINDS = ("contact", "deal", "meeting", "account")
+
+
+def _reused(details: dict[str, Any], decision_headline: str | None) -> list[str]:
+    """A run's subjects whose last decision stands: how many, never which ids (the details list them)."""
+    if decision_headline:
+        lines = [f"Still stands: {decision_headline}"]
+    else:
+        groups = details.get("reused") if isinstance(details.get("reused"), dict) else {}
+        counts = [f"{len(ids):,} {kind if kind in _KINDS else 'record'}{'' if len(ids) == 1 else 's'}"
+                  for kind, ids in groups.items() if isinstance(ids, list) and ids]
+        looked = " and ".join(counts) or "every record of the run"
+        lines = [f"Looked again at {looked}: nothing their last decisions depend on had changed, so they stand"]
+    return lines + ["No model was asked"]
+
+
 def _generic(details: dict[str, Any]) -> list[str]:
     lines = []
     for key, value in details.items():
@@ -166,6 +183,13 @@ def describe(entry: AuditView, names: wording.Names, decision_headline: str | No
     elif event == "decision.reverted":
         lines = [decision_headline] if decision_headline else []
         lines += [wording.plain(str(n)) for n in d.get("nothing_undone") or []]
+    elif event == "quality.audited_after_import":
+        was = f" (was {d['previous_book_score']:.0f})" if isinstance(d.get("previous_book_score"), (int, float)) else ""
+        score = d.get("book_score")
+        lines = [f"After importing {wording.plain(str(d.get('import_ref') or 'a file'))}: the book scores "
+                 f"{score:.0f} of 100{was}" if isinstance(score, (int, float)) else "the book was audited"]
+    elif event == "decision.reused":
+        lines = _reused(d, decision_headline)
     elif event == "calibration.report":
         rows = d.get("rows") or []
         lines = [f"{len(rows)} kinds of action checked against human verdicts"]

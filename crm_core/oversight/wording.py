@@ -157,6 +157,25 @@ def action_plural(action_type: str | None, count: int) -> str:
     return ACTION_PLURALS.get(action_type or "", "proposals")
 
 
+# What a scheduler worker is busy with; it records "<job kind> #<job id> <agent>" (agents/scheduler/worker.py).
+JOB_LABELS: dict[str, str] = {
+    "agent": "Agent run", "data_audit": "Data-quality audit", "expire_queue": "Expiring unanswered decisions",
+    "calibration": "Calibration report", "dispatch_outbox": "Sending the outbox", "deliver_webhooks": "Delivering webhooks",
+    "poll_mailbox": "Reading the mailbox", "learn": "Learning from the book",
+}
+
+
+def job_label(current_job: str | None) -> str:
+    """'agent #12 lead_scoring' -> 'Lead scoring agent run'; '' when the worker is idle."""
+    kind, _, rest = (current_job or "").partition(" ")
+    if not kind:
+        return ""
+    words = rest.split()
+    if kind == "agent" and words and not words[-1].startswith("#"):
+        return f"{agent_label(words[-1])} agent run"
+    return JOB_LABELS.get(kind, kind.replace("_", " ").capitalize())
+
+
 def stakes_label(stakes: str | None) -> str:
     return STAKES_LABELS.get(stakes or "", "unknown stakes")
 

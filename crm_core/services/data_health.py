@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 from crm_core.auth.actor import Actor
 from crm_core.auth.rights import require
 from crm_core.models import Decision
+from crm_core.oversight.audit import record_as
 from crm_core.quality.audit import latest_audit, run_audit, trend
 from crm_core.quality.proposals import PROPOSER, propose_fixes
 from crm_core.quality.schemas import AuditReport, FieldReport, TrendPoint
 
+AUDITED_AFTER_IMPORT = "quality.audited_after_import"  # the audit log's event: who imported, the book's score after
 _TABLE_OF = {"contact": "contacts", "contacts": "contacts", "account": "accounts", "accounts": "accounts",
              "deal": "deals", "deals": "deals"}
 
@@ -86,16 +88,20 @@ def propose_data_fixes(session: Session, actor: Actor) -> list[int]:
     return audit_now(session, actor, propose=True)[1]
 
 
-def audit_for_import(session: Session, import_ref: str | None = None, entity: str | None = None) -> ImportAudit:
+def audit_for_import(session: Session, import_ref: str | None = None, entity: str | None = None, *,
+                     actor: Actor) -> ImportAudit:
     """Audit the book right after an import and report on the table it filled.
 
     `import_ref`: a name for the import kept with the audit (e.g. "contacts from leads.csv").
     `entity`: "contacts", "accounts" or "deals" (or the singular); None reports every table.
+    `actor`: who imported; the audit log says they checked the book after their import.
     Runs in the caller's transaction; call it after the import's rows are flushed.
     """
     table = _TABLE_OF.get(entity or "") if entity else None
     previous = latest_audit(session)
     report = run_audit(session, trigger="import", import_ref=(import_ref or entity or "import")[:300])
+    record_as(session, AUDITED_AFTER_IMPORT, actor=actor, quality_audit_id=report.audit_id, import_ref=report.import_ref,
+              book_score=report.book_score, previous_book_score=previous.book_score if previous else None)
     fields = [f for f in report.fields if table is None or f.field_key.startswith(f"{table}.")]
     fields = [f for f in fields if f.filled > 0]
     findings = sorted((x for f in fields for x in f.findings), key=lambda x: -x.count)

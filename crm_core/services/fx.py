@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import clock
 from crm_core.auth.actor import Actor
-from crm_core.auth.rights import require
+from crm_core.auth.rights import has_right, require, roles_with
 from crm_core.errors import UserError
 from crm_core.models import Deal, ExchangeRate, ReportingCurrency
 from crm_core.oversight.audit import record_as
@@ -45,6 +45,7 @@ DEFAULT_RATES: dict[str, Decimal] = {code: Decimal(v) for code, v in {
     "ZAR": "19.4970",
 }.items()}
 MAX_RATE_CSV_ROWS = 5000
+EDIT_RIGHT = "edit_exchange_rates"
 
 
 class Rate(BaseModel):
@@ -97,10 +98,21 @@ def rate_table(session: Session) -> RateTable:
     return RateTable(rates=rates)
 
 
+def may_edit_rates(actor: Actor | None) -> bool:
+    """Whether `actor` may enter or upload rates and choose the reporting currency: the page shows them the
+    forms, or the rates read-only with `who_sets_rates()` said upfront instead of a form that fails."""
+    return actor is not None and has_right(actor, EDIT_RIGHT)
+
+
+def who_sets_rates() -> str:
+    """'a manager or admin': who holds the right, for the page's sentence."""
+    return roles_with(EDIT_RIGHT)
+
+
 def set_rate(session: Session, currency: str, units_per_eur: float | Decimal | str, *, rate_date: date,
              actor: Actor, source: str | None = None) -> Rate:
     """Store one rate (units of `currency` per euro on `rate_date`); replaces that day's rate; audited."""
-    require(actor, "edit_exchange_rates", doing="change an exchange rate")
+    require(actor, EDIT_RIGHT, doing="change an exchange rate")
     user = actor.name
     code = _code(currency)
     if code == "EUR":
@@ -145,7 +157,7 @@ def import_rates_csv(session: Session, data: bytes, *, actor: Actor, filename: s
 
     All rows or none: a bad row stops the upload with its row number. Returns rates stored.
     """
-    require(actor, "edit_exchange_rates", doing=f"upload exchange rates from {filename}")
+    require(actor, EDIT_RIGHT, doing=f"upload exchange rates from {filename}")
     user = actor.name
     try:
         text = data.decode("utf-8-sig")
@@ -202,7 +214,7 @@ def reporting_currency(session: Session) -> str:
 
 
 def set_reporting_currency(session: Session, currency: str, *, actor: Actor) -> str:
-    require(actor, "edit_exchange_rates", doing="change the reporting currency")
+    require(actor, EDIT_RIGHT, doing="change the reporting currency")
     user = actor.name
     code = _code(currency)
     if code not in rate_table(session).rates:

@@ -4,9 +4,10 @@ Everything is aggregated in SQL, so the board costs the same with 10 or 10,000 o
 per-stage deal lists are paged.
 
 Weighted value uses the store's own history: a stage's weight is the share of closed deals that
-passed through that stage and were won. A stage with fewer than `MIN_WIN_RATE_BASIS` closed
-deals behind it falls back to the book's overall win rate (and says so), because a rate from
-three deals would swing the forecast on noise.
+passed through that stage and were won (a deal a history import closed as stale is no outcome and
+counts nowhere). A stage with fewer than `MIN_WIN_RATE_BASIS` closed deals behind it falls back to
+the book's overall win rate (and says so), because a rate from three deals would swing the
+forecast on noise.
 
 Rights: every call takes the acting user. A rep sees only the deals they own (asking for someone
 else's is refused naming `view_all`) and snoozes only their own deals' flags (`act_on_any`).
@@ -31,6 +32,7 @@ from crm_core import clock
 from crm_core.auth.actor import Actor
 from crm_core.auth.rights import authorize_record, authorize_view, owner_scope
 from crm_core.errors import NotFound, UserError
+from crm_core.importing.history import STALE_MARK
 from crm_core.models import Account, Deal, Decision, StageHistory, User
 from crm_core.oversight.audit import record_as
 from crm_core.services.fx import RateTable, rate_table, reporting_currency
@@ -81,7 +83,7 @@ class DealCard(BaseModel):
     days_in_stage: float | None
     similar_avg_days: float | None  # average completed stay in this stage for similar deals
     # The full evidence behind the flag (the model, its validated AUC, every signal with n and rates),
-    # from the pipeline agent's latest decision that set this flag; filled for the red list only.
+    # from the pipeline agent's latest decision that set this flag; filled for the red list and `deal_card`.
     evidence: list[str] = Field(default_factory=list)
 
     @property
@@ -173,8 +175,15 @@ def stage_order(session: Session, stages: list[str]) -> list[str]:
     return sorted(stages, key=lambda s: (position.get(s) is None, float(position.get(s) or 0), s.lower()))
 
 
+# A deal a history import closed as lost because nobody touched it for a year: its outcome is the
+# import's rule, not an event, so it weighs no stage (the pipeline learner leaves it out the same way).
+_OUTCOME_IS_AN_EVENT = Deal.attributes[STALE_MARK].as_string().is_(None)
+
+
 def stage_win_rates(session: Session) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
-    """Per stage (won, closed) over closed deals that passed through it; and (won, closed) overall."""
+    """Per stage (won, closed) over closed deals that passed through it; and (won, closed) overall.
+
+    Deals a history import closed as stale are left out (`STALE_MARK`)."""
     passed = union(
         select(StageHistory.deal_id.label("deal_id"), StageHistory.to_stage.label("stage")),
         select(StageHistory.deal_id.label("deal_id"), StageHistory.from_stage.label("stage")).where(StageHistory.from_stage.is_not(None)),
@@ -184,11 +193,11 @@ def stage_win_rates(session: Session) -> tuple[dict[str, tuple[int, int]], tuple
     rows = session.execute(
         select(passed.c.stage, won, func.count())
         .join(Deal, Deal.id == passed.c.deal_id)
-        .where(Deal.status.in_(("won", "lost")))
+        .where(Deal.status.in_(("won", "lost")), _OUTCOME_IS_AN_EVENT)
         .group_by(passed.c.stage)
     ).all()
     per_stage = {stage: (int(w or 0), int(n)) for stage, w, n in rows}
-    total_won, total = session.execute(select(won, func.count()).where(Deal.status.in_(("won", "lost")))).one()
+    total_won, total = session.execute(select(won, func.count()).where(Deal.status.in_(("won", "lost")), _OUTCOME_IS_AN_EVENT)).one()
     return per_stage, (int(total_won or 0), int(total or 0))
 
 
@@ -416,7 +425,7 @@ def deal_card(session: Session, deal_id: int, *, actor: Actor) -> DealCard:
     if deal is None:
         raise NotFound(f"deal {deal_id} not found")
     authorize_view(actor, deal.owner_id, doing="open this deal")
-    return _card(session, deal_id)
+    return _with_evidence(session, [_card(session, deal_id)])[0]
 
 
 def snooze_deal(session: Session, deal_id: int, *, until: date, reason: str, actor: Actor) -> DealCard:

@@ -36,6 +36,7 @@ from crm_core.models import (
     Task,
     User,
 )
+from crm_core.oversight import wording
 
 TimelineKind = Literal["activity", "email", "meeting", "task", "score", "stage", "decision"]
 EXCERPT = 280
@@ -250,10 +251,10 @@ def _decisions(session: Session, subject_type: str, record_id: int, limit: int) 
     )
     out = []
     for d in rows:
-        kinds = ", ".join(a.get("type", "?") for a in (d.actions or [])) or "no action"
+        kinds = ", ".join(wording.action_plural(a.get("type"), 1) for a in (d.actions or [])) or "no action"
         who = f" by {d.decided_by}" if d.decided_by else ""
-        out.append(TimelineEvent(at=d.created_at, kind="decision", title=f"{d.agent} agent proposed {kinds}: {d.status.replace('_', ' ')}{who}",
-                                 detail=_excerpt(d.reasoning), ref_id=d.id))
+        out.append(TimelineEvent(at=d.created_at, kind="decision", title=f"{wording.agent_label(d.agent)} agent proposed {kinds}: "
+                                 f"{d.status.replace('_', ' ')}{who}", detail=_excerpt(wording.plain(d.reasoning)), ref_id=d.id))
     return out
 
 
