@@ -7,7 +7,7 @@ import streamlit as st
 
 from crm_core.auth import Actor
 from ui.data import flash, show_flash
-from ui.session import current_actor, current_user
+from ui.session import current_actor
 from ui.shell import ensure_shell
 
 
@@ -21,14 +21,6 @@ def page_header(title: str, caption: str) -> None:
 def empty_state(message: str, what_to_do: str) -> None:
     """Never a blank page: say what is missing and what to do about it."""
     st.info(f"**{message}**  \n{what_to_do}", icon="💡")
-
-
-def need_user() -> str | None:
-    """The signed-in user's name (for services that record a name); None, with a warning, when nobody is."""
-    user = current_user()
-    if not user:
-        flash("warning", "Sign in first: every change records who made it.")
-    return user
 
 
 def need_actor() -> Actor | None:

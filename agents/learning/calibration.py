@@ -15,11 +15,6 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
 
 
-def logit(p, eps: float = 1e-6):
-    p = np.clip(np.asarray(p, dtype=float), eps, 1 - eps)
-    return np.log(p / (1 - p))
-
-
 MIN_SLOPE = 0.1
 MAX_SLOPE = 10.0  # steeper means the hold-out separates perfectly on a few values: not a calibration
 

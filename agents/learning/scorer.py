@@ -335,17 +335,6 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(v[min(np.searchsorted(cum, q), len(v) - 1)])
 
 
-def _first_snapshot_mask(snaps: Sequence[Snapshot], rows: Sequence[int]) -> np.ndarray:
-    """Weight 1 for each contact's first snapshot, 0 for the rest: tiers rank leads as they arrive."""
-    seen: set[int] = set()
-    mask = np.zeros(len(rows))
-    for k, i in enumerate(rows):
-        if snaps[i].contact_id not in seen:
-            seen.add(snaps[i].contact_id)
-            mask[k] = 1.0
-    return mask
-
-
 def _tier_cutoffs(scores: np.ndarray, weights: np.ndarray) -> tuple[int, int]:
     warm = max(1, int(math.ceil(_weighted_quantile(scores, weights, WARM_QUANTILE) * 100)))
     hot = max(warm + 1, int(math.ceil(_weighted_quantile(scores, weights, HOT_QUANTILE) * 100)))

@@ -7,7 +7,6 @@ custom `attributes` key (keys starting with "_" are the CRM's own bookkeeping). 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -139,10 +138,3 @@ def record_labels(session: Session, table: str, ids: list[int]) -> dict[int, str
             for rid, name in session.execute(select(model.id, model.name).where(model.id.in_(chunk))):
                 labels[rid] = name or f"{ENTITY_OF_TABLE[table]} {rid}"
     return labels
-
-
-def group_by_table(fields: list[FieldValues]) -> dict[str, list[FieldValues]]:
-    grouped: dict[str, list[FieldValues]] = defaultdict(list)
-    for fv in fields:
-        grouped[fv.table].append(fv)
-    return grouped

@@ -343,20 +343,6 @@ def get_contact(session: Session, contact_id: int, *, actor: Actor | None = None
     return contact_out(session, contact)
 
 
-def find_contact(session: Session, *, email: str | None = None, external_id: str | None = None) -> ContactOut:
-    query = select(Contact)
-    if external_id:
-        query = query.where(Contact.external_id == external_id)
-    elif email:
-        query = query.where(Contact.email_normalized == email_key(email))
-    else:
-        raise UserError("give an email or an external id")
-    contact = session.scalars(query).first()
-    if contact is None:
-        raise NotFound(f"no contact with {'external id ' + repr(external_id) if external_id else 'email ' + repr(email)}")
-    return contact_out(session, contact)
-
-
 def list_contacts(session: Session, *, cursor: str | None = None, limit: int = 50, tier: str | None = None,
                   lifecycle_stage: str | None = None, owner: str | None = None, min_score: int | None = None,
                   updated_since: datetime | None = None, email: str | None = None, actor: Actor | None = None) -> Page:

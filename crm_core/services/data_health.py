@@ -83,11 +83,6 @@ def audit_now(session: Session, actor: Actor, *, trigger: str = "manual", propos
     return report, ids
 
 
-def propose_data_fixes(session: Session, actor: Actor) -> list[int]:
-    """Audit and queue every fix not already waiting; returns the new decision ids."""
-    return audit_now(session, actor, propose=True)[1]
-
-
 def audit_for_import(session: Session, import_ref: str | None = None, entity: str | None = None, *,
                      actor: Actor) -> ImportAudit:
     """Audit the book right after an import and report on the table it filled.
