@@ -33,6 +33,7 @@ from agents.enrichment_sources import (
     LookupRequest,
     RecordSnapshot,
     RecordType,
+    RuleRating,
     configured_sources,
     gather,
 )
@@ -95,6 +96,9 @@ class Context(Frozen):
     duplicates: list[DuplicateHint] = Field(default_factory=list)
     notes: str | None = None              # free text on the contact (untrusted): read, never evidence
     sensitive: bool = False
+    # How far this book bears out the store's copy rules (measured by the builder); the facts
+    # already carry the rating, this says where it came from.
+    rule_ratings: list[RuleRating] = Field(default_factory=list)
     # What an outside source (the HTTP enrichment API) would be asked; the run path asks it
     # (`EnrichmentAgent.gather_outside`), never the context builder. None: nothing to ask.
     lookup: LookupRequest | None = None
@@ -272,6 +276,7 @@ class EnrichmentAgent:
             "writable_fields": {k: sorted(v) for k, v in WRITABLE.items()},
             "manual_fields": {"contact": ctx.contact.manual_fields, "account": ctx.account.manual_fields if ctx.account else []},
             "in_review": ctx.in_review, "guess_below": LOW_EVIDENCE, "change_only_at_or_above": OVERWRITE_MIN,
+            "store_rules_rated_on_this_book": [r.model_dump(mode="json") for r in ctx.rule_ratings],
             "duplicate_hints": [{"contact_id": d.contact_id, "signals": d.signals, "confidence": d.confidence}
                                 for d in ctx.duplicates],
         }

@@ -23,8 +23,10 @@ the last `PATTERN_QUIET_DAYS` days) is not reported again.
 
 Rules kept in code, whatever reasons: a flag a manager snoozed is not re-flagged until the
 resume date; a flag a human set (`manual_fields`) is proposed again only for review (oversight
-queues it); red deals are escalated to the owner's manager in a separate proposal, so the flag
-itself can be written while the escalation waits in the approval queue.
+queues it); a red deal that matters for this book (among the largest quarter of open deals by
+amount, or red for two weeks: `agents.pipeline_routing`) is escalated to the owner's manager in a
+separate proposal, so the flag itself can be written while the escalation waits in the approval
+queue; any other red deal is its owner's to review, through its follow-up task.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.base import Frozen, Prompt, Proposal, ProposedAction, UntrustedText
+from agents.pipeline_routing import DealSize, Route, review_route
 
 Risk = Literal["green", "amber", "red"]
 RecommendedAction = Literal[
@@ -131,6 +134,9 @@ class Context(Frozen):
     competitors_named: list[str] = Field(default_factory=list)  # configured names found ("generic phrase" otherwise)
     competitor_snippet: UntrustedText | None = None  # the latest mention, quoted (untrusted)
     decision_makers_known: int | None = None  # None: the book holds no decision-maker titles at all
+    size: DealSize | None = None        # the amount against the open pipeline's, in the reporting currency
+    red_since: datetime | None = None   # when the current run of red assessments began (None: not red last time)
+    manager_review_at: datetime | None = None  # the last time a red-deal review of this deal went to the manager
 
 
 # -- the whole pipeline -------------------------------------------------------------------------
@@ -468,6 +474,11 @@ class PipelineAgent:
     Decision: ClassVar[type[BaseModel]] = Decision
     prompt: ClassVar[Prompt] = Prompt(version="pipeline/3", system=_system())
 
+    def tier_for(self, ctx: Context | Review) -> str:
+        """Per-deal flags read one deal's figures: small. The whole-pipeline review weighs every open
+        deal against the team to find patterns worth a manager's time: multi-step work, large."""
+        return "large" if isinstance(ctx, Review) else self.tier
+
     def render(self, ctx: Context | Review) -> str:
         from agents.llm import fence
 
@@ -565,18 +576,28 @@ class PipelineAgent:
                 params={"deal_id": ctx.deal_id, "risk": decision.risk, "reason": reason, "action": action_text},
                 reason=f"flag {decision.risk}: {decision.recommended_action.replace('_', ' ')}",
             ))
+        route = review_route(ctx, decision.risk)
+        for_owner = route if route is not None and not route.to_manager else None
+        follow_up = decision.risk in ("amber", "red") and ctx.open_follow_ups == 0 and bool(actions)
+        # Who reviews a red deal is said where the review lands; with no task of its own, on the flag.
+        flag_reasoning = f"{reason} {for_owner.words}" if for_owner is not None and not follow_up else reason
         proposals = [Proposal(subject_type="deal", subject_id=ctx.deal_id, subject_label=_label(ctx),
-                              confidence=decision.confidence, reasoning=reason, actions=tuple(actions), decision=decided)]
+                              confidence=decision.confidence, reasoning=flag_reasoning, actions=tuple(actions),
+                              decision=decided)]
         # The follow-up task is its own proposal: the flag may be written while the task waits for
         # its stricter threshold. One follow-up at a time: an hourly run must not pile tasks up.
-        if decision.risk in ("amber", "red") and ctx.open_follow_ups == 0 and actions:
+        # A red deal left with its owner makes this task the owner's review of it (one task, not two).
+        if follow_up:
+            slice_: dict[str, Any] = {"risk": decision.risk, "follow_up": decision.recommended_action,
+                                      "loss_probability": decision.loss_probability}
+            if for_owner is not None:
+                slice_.update(review_by="owner", why=for_owner.words)
             proposals.append(Proposal(subject_type="deal", subject_id=ctx.deal_id, subject_label=_label(ctx),
-                                      confidence=decision.confidence, reasoning=reason,
-                                      actions=(self._task(ctx, decision, action_text),),
-                                      decision={"risk": decision.risk, "follow_up": decision.recommended_action,
-                                                "loss_probability": decision.loss_probability}))
-        if decision.risk == "red" and ctx.current.risk != "red":
-            proposals.append(self._escalation(ctx, decision, reason))
+                                      confidence=decision.confidence,
+                                      reasoning=f"{for_owner.words} {reason}" if for_owner else reason,
+                                      actions=(self._task(ctx, decision, action_text, for_owner),), decision=slice_))
+        if route is not None and route.to_manager:
+            proposals.append(self._escalation(ctx, decision, reason, route))
         return proposals
 
     def _unchanged(self, ctx: Context, decision: Decision) -> bool:
@@ -585,24 +606,26 @@ class PipelineAgent:
             return False
         return ctx.as_of - c.updated_at < timedelta(hours=FRESH_FLAG_HOURS)
 
-    def _task(self, ctx: Context, decision: Decision, action_text: str) -> ProposedAction:
+    def _task(self, ctx: Context, decision: Decision, action_text: str, review: Route | None = None) -> ProposedAction:
         day = datetime.combine(ctx.as_of.date(), datetime.min.time())
         due = day + timedelta(days=1 if decision.risk == "red" else 3, hours=17)
+        title = f"Review red deal: {_label(ctx)}" if review is not None else f"{decision.risk.capitalize()} deal: {_label(ctx)}"
+        why = f"{review.words}\n\n" if review is not None else ""
         params: dict[str, Any] = {
-            "title": f"{decision.risk.capitalize()} deal: {_label(ctx)}"[:500],
-            "description": f"{action_text}\n\n{decision.reasoning}"[:10000],
+            "title": title[:500],
+            "description": f"{why}{action_text}\n\n{decision.reasoning}"[:10000],
             "deal_id": ctx.deal_id, "due_at": due.isoformat(), "kind": "follow_up",
         }
         if ctx.owner is not None:
             params["owner_id"] = ctx.owner.id
         return ProposedAction(type="create_task", params=params, reason=f"follow up on a {decision.risk} deal")
 
-    def _escalation(self, ctx: Context, decision: Decision, reason: str) -> Proposal:
+    def _escalation(self, ctx: Context, decision: Decision, reason: str, route: Route) -> Proposal:
         reviewer = ctx.manager or ctx.owner
         owner = ctx.owner.name if ctx.owner else "no owner"
         params: dict[str, Any] = {
             "title": f"Review red deal: {_label(ctx)} ({owner})"[:500],
-            "description": reason[:10000], "deal_id": ctx.deal_id, "kind": "task",
+            "description": f"{route.words}\n\n{reason}"[:10000], "deal_id": ctx.deal_id, "kind": "task",
             "due_at": (datetime.combine(ctx.as_of.date(), datetime.min.time()) + timedelta(days=2, hours=17)).isoformat(),
         }
         if reviewer is not None:
@@ -610,9 +633,10 @@ class PipelineAgent:
         who = f"for {ctx.manager.name}" if ctx.manager else "(the owner has no manager on record)"
         escalation = f"red deal {who}: {reason}"[:2000]
         return Proposal(subject_type="deal", subject_id=ctx.deal_id, subject_label=_label(ctx),
-                        confidence=decision.confidence, reasoning=reason, escalation=escalation,
+                        confidence=decision.confidence, reasoning=f"{route.words} {reason}", escalation=escalation,
                         actions=(ProposedAction(type="create_task", params=params, reason="manager review of a red deal"),),
-                        decision={"risk": decision.risk, "escalated": True, "loss_probability": decision.loss_probability})
+                        decision={"risk": decision.risk, "escalated": True, "review_by": "manager", "why": route.words,
+                                  "loss_probability": decision.loss_probability})
 
     def _pattern_proposals(self, review: Review, decision: Decision) -> list[Proposal]:
         """One proposal per pattern escalated (its own subject in the audit log), or one saying there is none."""

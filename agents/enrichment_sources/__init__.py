@@ -18,6 +18,7 @@ from agents.enrichment_sources.base import (
     LookupRequest,
     RecordSnapshot,
     RecordType,
+    RuleRating,
     SourceReport,
 )
 from agents.enrichment_sources.http_api import HttpEnrichmentSource, HttpSourceConfig
@@ -47,5 +48,5 @@ def gather(sources: Sequence[EnrichmentSource], request: LookupRequest) -> list[
 
 __all__ = [
     "AccountHint", "EnrichmentSource", "Fact", "FactValue", "HttpEnrichmentSource", "HttpSourceConfig", "LookupRequest",
-    "RecordSnapshot", "RecordType", "SourceReport", "StoreSource", "configured_sources", "gather",
+    "RecordSnapshot", "RecordType", "RuleRating", "SourceReport", "StoreSource", "configured_sources", "gather",
 ]

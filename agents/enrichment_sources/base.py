@@ -37,6 +37,24 @@ class AccountHint(Frozen):
     country: str | None = None
 
 
+class RuleRating(Frozen):
+    """How far one store rule is trusted in this book: measured by the context builder, or the prior.
+
+    A rule that copies a field from a linked record ("a contact's country is its account's") is
+    right as often as the book says: among records where a person entered the field, `agreed` of
+    `pairs` match what the rule would have copied. `rating` is a cautious lower bound of that
+    share, or `prior` when the pairs are too few to say; `sentence` says which, in plain words.
+    """
+
+    rule: str
+    prior: float = Field(ge=0.0, le=1.0)
+    rating: float = Field(ge=0.0, le=1.0)
+    agreed: int = 0
+    pairs: int = 0
+    measured: bool = False
+    sentence: str = ""
+
+
 class LookupRequest(Frozen):
     contact: RecordSnapshot | None = None
     account: RecordSnapshot | None = None
@@ -53,9 +71,14 @@ class LookupRequest(Frozen):
     colleague_phones: list[str] = Field(default_factory=list)      # phone numbers of the account's contacts
     wanted: list[str] = Field(default_factory=list)                # the gaps, "contact.title", "account.industry"
     sensitive: bool = False
+    ratings: dict[str, RuleRating] = Field(default_factory=dict)  # rule name -> as measured on this book
 
     def wants(self, record_type: RecordType, fields: set[str] | frozenset[str]) -> bool:
         return any(g.split(".", 1)[0] == record_type and g.split(".", 1)[1] in fields for g in self.wanted)
+
+    def rating(self, rule: str, prior: float) -> RuleRating:
+        """The rule's rating as the builder measured it, else the prior (a request built by hand)."""
+        return self.ratings.get(rule) or RuleRating(rule=rule, prior=prior, rating=prior)
 
 
 class Fact(Frozen):

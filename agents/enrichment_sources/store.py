@@ -4,9 +4,10 @@ For a contact:
 - the account whose domain is the contact's email domain (when exactly one account has it);
 - no such account: the company name the domain spells (a guess: people name companies, domains
   only hint at them); never for free-mail or reserved domains (gmail.com, example.com);
-- the country from an international phone number's calling code, the account's country, and
-  the email domain's country-code TLD (never a generic one like .io), each as its own fact, so
-  agreeing evidence strengthens the value and disagreeing evidence weakens it;
+- the country from an international phone number's calling code, the account's country (only into
+  an empty field, at the rating the builder measured on the book: `request.ratings`, else the
+  prior), and the email domain's country-code TLD (never a generic one like .io), each as its own
+  fact, so agreeing evidence strengthens the value and disagreeing evidence weakens it;
 - the title in standard form, and the seniority and department it names;
 - first and last name from a first.last@ address (a guess).
 For an account (only when `request.enrich_account`): the website its contacts' addresses share,
@@ -28,7 +29,11 @@ ACCOUNT_BY_DOMAIN = 0.9
 COMPANY_FROM_DOMAIN = 0.5
 COUNTRY_FROM_PHONE = 0.85        # written in international form: the calling code is certain
 COUNTRY_FROM_READ_PHONE = 0.65   # a national number the importer read as North American
-COUNTRY_FROM_ACCOUNT = 0.75      # people mostly work where their company is, not always
+COUNTRY_FROM_ACCOUNT = 0.75      # the prior: people mostly work where their company is, not always
+# The rule copying the account's country to the contact: the builder rates it on the book itself
+# (how often the two agree where a person entered the contact's country); the prior above stands in
+# until enough such contacts exist.
+CONTACT_COUNTRY_FROM_ACCOUNT = "contact_country_from_account"
 COUNTRY_FROM_TLD = 0.6
 ACCOUNT_COUNTRY_FROM_TLD = 0.7
 COUNTRY_FROM_COLLEAGUES = 0.75
@@ -115,9 +120,12 @@ class StoreSource:
                 fact("country", read.name, COUNTRY_FROM_READ_PHONE, f"the phone number {req.phone} read as {req.phone_normalized}")
         account_country = _text(req.account.values.get("country")) if req.account is not None else linked_country
         from_account = places.country(account_country)
-        if from_account is not None:
+        # Only for a gap: a country someone entered is the very exception the copy rule gets wrong.
+        if from_account is not None and current is None:
             where = "of the contact's account" if req.account is not None else "of the account its email domain matches"
-            fact("country", from_account.name, COUNTRY_FROM_ACCOUNT, f"the country {where}")
+            rated = req.rating(CONTACT_COUNTRY_FROM_ACCOUNT, COUNTRY_FROM_ACCOUNT)
+            fact("country", from_account.name, rated.rating,
+                 f"the country {where}" + (f" \u2013 {rated.sentence}" if rated.sentence else ""))
         tld_country = places.country_of_domain(req.email_domain) if company_domain else None
         if tld_country is not None:
             fact("country", tld_country.name, COUNTRY_FROM_TLD, f"the email domain {req.email_domain} ends in .{tld_country.tlds[0]}")

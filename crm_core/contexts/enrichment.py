@@ -8,6 +8,10 @@ enrichment API, when CRM_ENRICHMENT_API_URL is set, is asked by the run path
 with a decision waiting in the queue (not proposed twice), and likely duplicates of the contact
 that no merge decision covers yet.
 
+The store's rule copying an account's country to its contacts is rated on the book itself
+(`enrichment_rules.measure`: how often the two agree where a person entered the contact's country),
+and every request and context carries that rating and the sentence saying where it came from.
+
 An account is enriched through one contact per batch (the first one, preferring one that is not
 sensitive, so the HTTP API may be asked about it): the others see the account as context only,
 so a run proposes each account's fields once, not once per colleague.
@@ -39,6 +43,7 @@ from agents.enrichment_sources import (
     HttpEnrichmentSource,
     LookupRequest,
     RecordSnapshot,
+    RuleRating,
     StoreSource,
     configured_sources,
     gather,
@@ -47,6 +52,7 @@ from agents.enrichment_sources.domains import domain_of, is_company_domain
 from agents.enrichment_sources.evidence import same_value, weigh
 from agents.enrichment_sources.http_api import COMPANY_TARGETS, PERSON_TARGETS
 from agents.learning.features import email_kind
+from crm_core.contexts.enrichment_rules import measure
 from crm_core.contexts.follow_up import chunks
 from crm_core.importing.normalize import email_canonical, fold
 from crm_core.models import Account, Contact, Decision
@@ -76,11 +82,12 @@ NOTES_LIMIT = 4000
 class PreparedEnrichment:
     sources: list[EnrichmentSource] = field(default_factory=list)  # the store's own: no outside call here
     outside: bool = False  # an outside source is configured: contexts carry what to ask it
+    ratings: dict[str, RuleRating] = field(default_factory=dict)  # the store rules as this book rates them
 
 
 def prepare(session: Session, *, as_of: datetime) -> PreparedEnrichment:
     outside = any(isinstance(s, HttpEnrichmentSource) for s in configured_sources())
-    return PreparedEnrichment(sources=[StoreSource()], outside=outside)
+    return PreparedEnrichment(sources=[StoreSource()], outside=outside, ratings=measure(session, as_of=as_of))
 
 
 # == reading records =================================================================================
@@ -162,7 +169,8 @@ def _sensitive(contact: Contact) -> bool:
     return bool(contact.sensitive or (contact.account is not None and contact.account.sensitive))
 
 
-def lookup_request(contact: Contact, near: Neighbourhood, *, enrich_account: bool = True) -> LookupRequest:
+def lookup_request(contact: Contact, near: Neighbourhood, *, enrich_account: bool = True,
+                   ratings: dict[str, RuleRating] | None = None) -> LookupRequest:
     account = contact.account
     domain = domain_of(contact.email)
     hints = []
@@ -180,6 +188,7 @@ def lookup_request(contact: Contact, near: Neighbourhood, *, enrich_account: boo
         colleague_phones=near.colleague_phones.get(account.id, []) if account else [],
         wanted=gaps_of(contact, account, enrich_account=enrich_account),
         sensitive=_sensitive(contact),
+        ratings=ratings or {},
     )
 
 
@@ -383,7 +392,7 @@ def duplicate_hints(session: Session, contacts: Sequence[Contact]) -> dict[int, 
 
 # == subjects and contexts ===========================================================================
 def _assemble(session: Session, contacts: Sequence[Contact], as_of: datetime,
-              sources: Sequence[EnrichmentSource], outside: bool = False) -> list[Context]:
+              sources: Sequence[EnrichmentSource], ratings: dict[str, RuleRating], outside: bool = False) -> list[Context]:
     near = neighbourhood(session, contacts)
     said = verdicts(session, contacts, as_of)
     duplicates = duplicate_hints(session, contacts)
@@ -392,7 +401,7 @@ def _assemble(session: Session, contacts: Sequence[Contact], as_of: datetime,
     for contact in contacts:
         account = contact.account
         enrich_account = contact.id in enrichers
-        request = lookup_request(contact, near, enrich_account=enrich_account)
+        request = lookup_request(contact, near, enrich_account=enrich_account, ratings=ratings)
         reports = gather(sources, request)
         account_key = ("account", account.id) if account else None
         rejected = said.rejected.get(("contact", contact.id), []) + (said.rejected.get(account_key, []) if account_key else [])
@@ -405,6 +414,7 @@ def _assemble(session: Session, contacts: Sequence[Contact], as_of: datetime,
             facts=[f for r in reports for f in r.facts], source_notes=[f"{r.source}: {n}" for r in reports for n in r.notes],
             rejected=rejected, in_review=in_review, duplicates=duplicates.get(contact.id, []),
             notes=(contact.notes or "")[:NOTES_LIMIT] or None, sensitive=request.sensitive,
+            rule_ratings=sorted(ratings.values(), key=lambda r: r.rule),
             lookup=request if outside and not request.sensitive and request.wanted else None,
         ))
     return contexts
@@ -468,7 +478,7 @@ def subjects(session: Session, *, as_of: datetime) -> list[int]:
     contacts = _contacts(session, None, as_of)
     if not contacts:
         return []
-    contexts = _assemble(session, contacts, as_of, [StoreSource()])
+    contexts = _assemble(session, contacts, as_of, [StoreSource()], measure(session, as_of=as_of))
     due = [ctx.contact_id for ctx in contexts if _has_something_to_propose(ctx)]
     if any(isinstance(s, HttpEnrichmentSource) for s in configured_sources()):
         waiting = [ctx.contact_id for ctx in contexts if ctx.contact_id not in set(due) and _api_could_fill(ctx)]
@@ -484,7 +494,8 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
     wanted = list(dict.fromkeys(subject_ids))
     found = {c.id: c for c in _contacts(session, wanted, as_of)}
     return _assemble(session, [found[i] for i in wanted if i in found], as_of,
-                     [s for s in prepared.sources if not isinstance(s, HttpEnrichmentSource)], prepared.outside)
+                     [s for s in prepared.sources if not isinstance(s, HttpEnrichmentSource)], prepared.ratings,
+                     prepared.outside)
 
 
 __all__ = ["PreparedEnrichment", "build", "prepare", "subjects"]

@@ -23,6 +23,9 @@ A decision-maker is a contact with a C-level, VP, head-of or director title (`se
 `agents.learning.features`) who is the deal's primary contact or works at the deal's account;
 engaged means an activity, an email from them, a reply or a meeting with them.
 
+Who reviews a red deal depends on its size against the book (amounts in the reporting currency)
+and on how long it has been red: `pipeline_routing` reads both for each context.
+
 `subjects()` lists `REVIEW_ID` (0) besides the deal ids when a review of the whole pipeline is
 due (none in the last `FRESH_FLAG_HOURS`); `build()` then adds one `Review` context.
 """
@@ -68,6 +71,7 @@ from agents.pipeline_signals import (
     read_signals,
 )
 from crm_core import clock
+from crm_core.contexts.pipeline_routing import deal_sizes, red_history
 from crm_core.contexts.reading import CHUNK, chunks
 from crm_core.importing.history import STALE_MARK
 from crm_core.settings import get_settings
@@ -626,6 +630,8 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
     texts = _texts(session, ids, as_of)
     norms = book.norms(as_of)
     mentions = _mentions(session, ids, as_of, competitor_matcher()) if norms.has_texts else {}
+    sizes = deal_sizes(session, book, as_of)
+    reds = red_history(session, ids, as_of)
     contexts: list[Context | Review] = []
     for deal_id in ids:
         deal, account = rows[deal_id]
@@ -638,6 +644,10 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
         entered = stage[1] if stage else (deal.stage_entered_at if stage_name else None)
         owner = users.get(deal.owner_id) if deal.owner_id is not None else None
         manager = users.get(owner.manager_id) if owner is not None and owner.manager_id is not None else None
+        current = _current(deal, as_of)
+        red_since, manager_review_at = reds.get(deal_id, (None, None))
+        if red_since is None and current.risk == "red":
+            red_since = current.updated_at  # red by a person's or an import's hand: red at least since then
         contexts.append(Context(
             deal_id=deal_id,
             as_of=as_of.replace(second=0, microsecond=0),
@@ -657,7 +667,7 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
             days_in_stage=round((as_of - entered).total_seconds() / 86400, 1) if entered and entered <= as_of else None,
             readings=readings,
             estimate=estimate,
-            current=_current(deal, as_of),
+            current=current,
             open_follow_ups=int(tasks.get(deal_id, 0)),
             manual_fields=[str(f) for f in (deal.manual_fields or [])],
             sensitive=bool(account is not None and account.sensitive),
@@ -666,6 +676,9 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
             competitors_named=names,
             competitor_snippet=snippet,
             decision_makers_known=(sum(1 for t in history.dm_known if t <= as_of) if norms.has_decision_makers else None),
+            size=sizes.get(deal_id),
+            red_since=red_since,
+            manager_review_at=manager_review_at,
         ))
     return contexts + review
 
