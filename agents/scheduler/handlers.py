@@ -7,8 +7,10 @@ from typing import Any
 from agents.scheduler import live_jobs
 from agents.scheduler.learn_jobs import LEARN_JOB, run_learn_job
 from crm_core import clock
-from crm_core.db import unit_of_work
+from crm_core.actions.sink import Sinks
+from crm_core.db import session_factory, unit_of_work
 from crm_core.models import AuditEntry, Job
+from crm_core.settings import get_settings
 
 Handler = Callable[[Job], dict[str, Any]]
 
@@ -57,7 +59,8 @@ def dispatch_outbox(job: Job) -> dict[str, Any]:
     """
     from crm_core import oversight
 
-    return {"sent": oversight.dispatch_due()}
+    # The worker opens these units of work, so it picks their store and sinks.
+    return {"sent": oversight.dispatch_due(session_factory(), Sinks.from_settings(get_settings()))}
 
 
 def data_audit(job: Job) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from agents.scheduler.planners import _read_log
 from crm_core import jobqueue
-from crm_core.db import unit_of_work
+from crm_core.db import session_factory, unit_of_work
 from crm_core.mailbox import poller
 from crm_core.models import AuditEntry, Job
 from crm_core.services import idempotency
@@ -38,7 +38,7 @@ def follow_audit_log(session: Session) -> int:
 
 def deliver_webhooks(job: Job) -> dict[str, Any]:
     # Outside any transaction on purpose: each delivery is claimed, posted and recorded on its own.
-    counts = outbound.deliver_due()
+    counts = outbound.deliver_due(session_factory(), get_settings())
     with unit_of_work() as session:
         counts["idempotency_keys_purged"] = idempotency.purge_old(session)
     return counts

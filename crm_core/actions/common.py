@@ -1,19 +1,24 @@
 """What every CRM action shares: row images for exact revert, record lookups, allowed recipients.
 
-`CrmAction` adds three optional hooks to `ActionSpec` that oversight reads before deciding:
-`touched_fields` (so a field a human set is never overwritten without review), `needs_human`
-(e.g. a deal moved to won/lost) and `problems` (e.g. a recipient outside the decision's subject).
+`CrmAction` adds two hooks to `ActionSpec` that oversight reads before deciding, both facts
+about the action, never a verdict: `touched_fields` (so a field a human set is never overwritten
+without review) and `problems` (e.g. a recipient outside the decision's subject). Whether a
+human must look is oversight's call (`crm_core.oversight.policy`).
+
+`FieldUpdateAction` is the shape of the actions that set fields on one record: before-image,
+after-image, and a revert that refuses to write over a later change.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from sqlalchemy import Date, DateTime, Numeric, select
 from sqlalchemy.orm import Session
 
-from crm_core.actions.base import ActionContext, ActionParams, ActionSpec
+from crm_core.actions.base import ActionContext, ActionParams, ActionSpec, ExecResult
 from crm_core.errors import NotFound, UserError
 from crm_core.models import Activity, Contact, Deal, Decision, Email, Meeting
 
@@ -27,7 +32,7 @@ class FieldRef(NamedTuple):
 
 
 class CrmAction(ActionSpec):
-    """An ActionSpec that also tells oversight what it touches and when a human must look."""
+    """An ActionSpec that also tells oversight what it touches and what stops it from running."""
 
     def summary(self, params: ActionParams) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in params.model_dump(exclude_none=True).items())
@@ -36,11 +41,81 @@ class CrmAction(ActionSpec):
     def touched_fields(self, session: Session, params: ActionParams) -> list[FieldRef]:
         return []
 
-    def needs_human(self, session: Session, params: ActionParams) -> str | None:
-        return None
-
     def problems(self, session: Session, decision: Decision, params: ActionParams) -> list[str]:
         return []
+
+
+class Target(NamedTuple):
+    entity: str   # contact | account | deal | meeting: keys the before-image and names the record in messages
+    model: type
+    id: int
+
+
+class FieldUpdateAction(CrmAction):
+    """An action that sets fields on one record. The before-image is those fields and
+    `updated_at` under the record's kind; revert writes it back, removes the rows the action added
+    beside the record, and refuses when the record no longer holds what the action wrote.
+
+    A subclass names the record (`entity`, `model`, `id_param`, or `target` when the params
+    choose), the fields it writes (`written`, or `fields`), how it writes them (`apply`) and what
+    its revert note says (`reverted`).
+    """
+
+    entity: ClassVar[str]
+    model: ClassVar[type]
+    id_param: ClassVar[str]
+    written: ClassVar[tuple[str, ...]] = ()
+    # Of the fields written, those a person may have typed: never overwritten without review.
+    guarded: ClassVar[tuple[str, ...]] = ()
+    aspect: ClassVar[str] = ""  # what changes, in the refusal: "deal 4 risk changed after the action ran"
+    # Rows `apply` adds beside the record, as (key of their id in the result, model): deleted on revert.
+    created_rows: ClassVar[tuple[tuple[str, type], ...]] = ()
+
+    def target(self, params: ActionParams) -> Target:
+        return Target(self.entity, self.model, getattr(params, self.id_param))
+
+    def fields(self, params: ActionParams) -> list[str]:
+        return list(self.written)
+
+    @abstractmethod
+    def apply(self, ctx: ActionContext, row: Any, params: ActionParams) -> ExecResult:
+        """Write the fields on `row` (and add rows beside it, flushed when their ids are needed);
+        returns what to keep besides the record's own images."""
+
+    @abstractmethod
+    def reverted(self, row: Any, before: dict[str, Any], params: ActionParams) -> str:
+        """The audit note once the record holds `before` again."""
+
+    def touched_fields(self, session: Session, params: ActionParams) -> list[FieldRef]:
+        target = self.target(params)
+        return [FieldRef(target.entity, target.id, f) for f in self.guarded]
+
+    def problems(self, session: Session, decision: Decision, params: ActionParams) -> list[str]:
+        target = self.target(params)
+        return [] if session.get(target.model, target.id) else [f"{target.entity} {target.id} not found"]
+
+    def execute(self, ctx: ActionContext, params: ActionParams) -> ExecResult:
+        target = self.target(params)
+        row = require(ctx.session, target.model, target.id, target.entity)
+        fields = self.fields(params)
+        before = snapshot(row, fields + ["updated_at"])
+        extra = self.apply(ctx, row, params)
+        ctx.session.flush()
+        return ExecResult(before_image={target.entity: before, **extra.before_image},
+                          result={**extra.result, "after": snapshot(row, fields),
+                                  "updated_at": snapshot(row, ["updated_at"])["updated_at"]})
+
+    def revert(self, ctx: ActionContext, params: ActionParams, done: ExecResult) -> str:
+        target = self.target(params)
+        row = require(ctx.session, target.model, target.id, target.entity)
+        what = f"{target.entity} {row.id}" + (f" {self.aspect}" if self.aspect else "")
+        check_unchanged(row, done.result["after"], what=what)
+        before = done.before_image[target.entity]
+        restore_row(row, before, done.result.get("updated_at"))
+        for key, model in self.created_rows:
+            delete_if_present(ctx.session, model, done.result.get(key))
+        ctx.session.flush()
+        return self.reverted(row, before, params)
 
 
 # ---- row images ---------------------------------------------------------------------------

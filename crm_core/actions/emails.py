@@ -19,6 +19,7 @@ from crm_core.actions.common import CrmAction, deal_of, recipient_problems, reso
 from crm_core.actions.mail import deliver, undeliver
 from crm_core.errors import UserError
 from crm_core.models import Deal, Decision
+from crm_core.models.enums import Stakes
 
 _NO_NEWLINES = r"^[^\r\n]*$"  # a header value with a newline could add headers (or recipients)
 
@@ -39,6 +40,9 @@ class SendEmailParams(ActionParams):
 class SendEmail(CrmAction):
     type = "send_email"
     Params = SendEmailParams
+    stakes = Stakes.MEDIUM  # it reaches a customer
+    default_threshold = 0.9
+    editable_fields = (("subject", False), ("body", True))
     reversible = False
     undo_note = "a sent email cannot be unsent; one still held in the outbox or scheduled for later is cancelled"
 
@@ -101,6 +105,10 @@ def render_quote(params: SendQuoteParams, deal: Deal, number: str) -> str:
 class SendQuote(CrmAction):
     type = "send_quote"
     Params = SendQuoteParams
+    stakes = Stakes.CRITICAL  # money, sent to a customer
+    default_threshold = 1.0
+    always_ask = True
+    editable_fields = (("subject", False), ("body", True))
     reversible = False
     undo_note = "a sent quote cannot be unsent; one still held in the outbox is withdrawn"
 

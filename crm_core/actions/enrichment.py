@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from crm_core import clock
 from crm_core.actions.base import ActionContext, ActionParams, ExecResult, register
-from crm_core.actions.common import CrmAction, FieldRef, check_unchanged, require, restore_row, snapshot
+from crm_core.actions.common import FieldRef, FieldUpdateAction, Target
 from crm_core.errors import UserError
 from crm_core.models import Account, Contact, Decision
+from crm_core.models.enums import Stakes
 
 # field -> where it lives: a column of the table, or a key in `attributes`.
 ALLOWED_FIELDS: dict[str, dict[str, Literal["column", "attribute"]]] = {
@@ -71,11 +72,21 @@ def _coerce(model: type, field: str, value: Any, where: str) -> Any:
 
 
 @register
-class WriteEnrichment(CrmAction):
+class WriteEnrichment(FieldUpdateAction):
     type = "write_enrichment"
     Params = WriteEnrichmentParams
+    # Reversible fills; a field a person set, and a guess, still ask (oversight reads `touched_fields`).
+    stakes = Stakes.LOW
+    default_threshold = 0.65
     reversible = True
     undo_note = "restores the previous field values and provenance"
+
+    def target(self, params: WriteEnrichmentParams) -> Target:
+        return Target(params.entity, _MODELS[params.entity], params.entity_id)
+
+    def fields(self, params: WriteEnrichmentParams) -> list[str]:
+        # Attribute fields live in one JSON column, kept whole with the provenance beside them.
+        return [f for f in params.fields if ALLOWED_FIELDS[params.entity][f] == "column"] + ["attributes"]
 
     def summary(self, params: WriteEnrichmentParams) -> str:
         shown = ", ".join(f"{k}={v.value!r} ({v.source}, {v.confidence:.0%})" for k, v in params.fields.items())
@@ -85,8 +96,9 @@ class WriteEnrichment(CrmAction):
         return [FieldRef(params.entity, params.entity_id, f) for f in params.fields]
 
     def problems(self, session: Session, decision: Decision, params: WriteEnrichmentParams) -> list[str]:
-        if session.get(_MODELS[params.entity], params.entity_id) is None:
-            return [f"{params.entity} {params.entity_id} not found"]
+        missing = super().problems(session, decision, params)
+        if missing:
+            return missing
         link = params.fields.get("account_id")
         # Linking a contact to an account that does not exist would fail on the foreign key at execute time.
         if link is not None and link.value is not None:
@@ -98,13 +110,10 @@ class WriteEnrichment(CrmAction):
                 return [f"account {account_id} (the account_id to link) not found"]
         return []
 
-    def execute(self, ctx: ActionContext, params: WriteEnrichmentParams) -> ExecResult:
+    def apply(self, ctx: ActionContext, row: Contact | Account, params: WriteEnrichmentParams) -> ExecResult:
         model = _MODELS[params.entity]
-        row = require(ctx.session, model, params.entity_id, params.entity)
         where = f"{params.entity} {row.id}"
         layout = ALLOWED_FIELDS[params.entity]
-        columns = [f for f in params.fields if layout[f] == "column"]
-        before = snapshot(row, columns + ["attributes", "updated_at"])
         attributes = copy.deepcopy(row.attributes or {})
         provenance = attributes.setdefault("_enrichment", {})
         now = clock.now().isoformat()
@@ -116,13 +125,7 @@ class WriteEnrichment(CrmAction):
             provenance[name] = {"value": item.value, "source": item.source, "confidence": item.confidence,
                                 "at": now, "decision_id": ctx.decision.id}
         row.attributes = attributes
-        ctx.session.flush()
-        return ExecResult(before_image={params.entity: before},
-                          result={"after": snapshot(row, columns + ["attributes"]), "updated_at": snapshot(row, ["updated_at"])["updated_at"]})
+        return ExecResult()
 
-    def revert(self, ctx: ActionContext, params: WriteEnrichmentParams, done: ExecResult) -> str:
-        row = require(ctx.session, _MODELS[params.entity], params.entity_id, params.entity)
-        check_unchanged(row, done.result["after"], what=f"{params.entity} {row.id}")
-        restore_row(row, done.before_image[params.entity], done.result.get("updated_at"))
-        ctx.session.flush()
+    def reverted(self, row: Contact | Account, before: dict[str, Any], params: WriteEnrichmentParams) -> str:
         return f"{params.entity} {row.id}: {', '.join(params.fields)} restored"

@@ -1,17 +1,15 @@
 """update_lead_score: a contact's score, tier and next action, plus a score_history point."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
-from sqlalchemy.orm import Session
 
 from crm_core import clock
 from crm_core.actions.base import ActionContext, ActionParams, ExecResult, register
-from crm_core.actions.common import CrmAction, FieldRef, check_unchanged, delete_if_present, require, restore_row, snapshot
-from crm_core.models import Contact, Decision, ScoreHistory
-
-_FIELDS = ["score", "tier", "next_action", "score_updated_at"]
+from crm_core.actions.common import FieldUpdateAction
+from crm_core.models import Contact, ScoreHistory
+from crm_core.models.enums import Stakes
 
 
 class UpdateLeadScoreParams(ActionParams):
@@ -23,25 +21,27 @@ class UpdateLeadScoreParams(ActionParams):
 
 
 @register
-class UpdateLeadScore(CrmAction):
+class UpdateLeadScore(FieldUpdateAction):
     type = "update_lead_score"
     Params = UpdateLeadScoreParams
+    # A number on a page, kept in the score history; the tasks proposed beside it still ask.
+    stakes = Stakes.LOW
+    default_threshold = 0.5
     reversible = True
     undo_note = "restores the previous score, tier and next action and removes the score-history point"
+    entity = "contact"
+    model = Contact
+    id_param = "contact_id"
+    written = ("score", "tier", "next_action", "score_updated_at")
+    guarded = ("score", "tier", "next_action")
+    aspect = "score"
+    created_rows = (("score_history_id", ScoreHistory),)
 
     def summary(self, params: UpdateLeadScoreParams) -> str:
         nxt = f"; next action: {params.next_action}" if params.next_action else ""
         return f"Set lead score of contact {params.contact_id} to {params.score} ({params.tier}){nxt}"
 
-    def touched_fields(self, session: Session, params: UpdateLeadScoreParams) -> list[FieldRef]:
-        return [FieldRef("contact", params.contact_id, f) for f in ("score", "tier", "next_action")]
-
-    def problems(self, session: Session, decision: Decision, params: UpdateLeadScoreParams) -> list[str]:
-        return [] if session.get(Contact, params.contact_id) else [f"contact {params.contact_id} not found"]
-
-    def execute(self, ctx: ActionContext, params: UpdateLeadScoreParams) -> ExecResult:
-        contact = require(ctx.session, Contact, params.contact_id, "contact")
-        before = snapshot(contact, _FIELDS + ["updated_at"])
+    def apply(self, ctx: ActionContext, contact: Contact, params: UpdateLeadScoreParams) -> ExecResult:
         now = clock.now()
         contact.score = params.score
         contact.tier = params.tier
@@ -51,16 +51,7 @@ class UpdateLeadScore(CrmAction):
                              decision_id=ctx.decision.id, reason=params.reason)
         ctx.session.add(point)
         ctx.session.flush()
-        return ExecResult(
-            before_image={"contact": before},
-            result={"score_history_id": point.id, "after": snapshot(contact, _FIELDS), "updated_at": snapshot(contact, ["updated_at"])["updated_at"]},
-        )
+        return ExecResult(result={"score_history_id": point.id})
 
-    def revert(self, ctx: ActionContext, params: UpdateLeadScoreParams, done: ExecResult) -> str:
-        contact = require(ctx.session, Contact, params.contact_id, "contact")
-        check_unchanged(contact, done.result["after"], what=f"contact {contact.id} score")
-        before = done.before_image["contact"]
-        restore_row(contact, before, done.result.get("updated_at"))
-        delete_if_present(ctx.session, ScoreHistory, done.result.get("score_history_id"))
-        ctx.session.flush()
+    def reverted(self, contact: Contact, before: dict[str, Any], params: UpdateLeadScoreParams) -> str:
         return f"contact {contact.id}: score {before['score']}, tier {before['tier']} restored; score-history point removed"

@@ -68,7 +68,7 @@ def deliver(
         at = next_working_moment(session.get(User, contact.owner_id) if contact.owner_id else None, now)
     contact_before = snapshot(contact, _CONTACT_FIELDS)
     msg = queue_email(
-        session, ctx.settings, decision_id=ctx.decision.id, contact_id=contact.id, recipient=contact.email or "",
+        session, ctx.sinks, decision_id=ctx.decision.id, contact_id=contact.id, recipient=contact.email or "",
         subject=subject, body=body, attachments=attachments or [], send_after=at,
     )
     email = Email(
@@ -118,7 +118,7 @@ def undeliver(ctx: ActionContext, delivery: dict[str, Any]) -> tuple[bool, str]:
     # Only if nothing touched the contact since: a later activity keeps its own last_activity_at.
     if contact is not None and snapshot(contact, _CONTACT_FIELDS) == delivery["contact_after"]:
         restore(contact, delivery["contact_before"])
-    return True, f"email (outbox {delivery['outbox_id']}) to {delivery['recipient']} had not left ({'scheduled' if msg and msg.sink == 'smtp' else 'held in the outbox'}); cancelled"
+    return True, f"email (outbox {delivery['outbox_id']}) to {delivery['recipient']} had not left ({'scheduled' if msg and msg.sink != 'outbox' else 'held in the outbox'}); cancelled"
 
 
 def outbox_status(ctx: ActionContext, outbox_id: int) -> str | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import Field, field_validator
 from sqlalchemy.orm import Session
@@ -10,10 +11,11 @@ from sqlalchemy.orm import Session
 from crm_core import clock
 from crm_core.actions import ics
 from crm_core.actions.base import ActionContext, ActionParams, ExecResult, register
-from crm_core.actions.common import CrmAction, check_unchanged, deal_of, delete_if_present, recipient_problems, require, resolve_recipient, restore_row, snapshot
+from crm_core.actions.common import CrmAction, FieldUpdateAction, deal_of, delete_if_present, recipient_problems, resolve_recipient
 from crm_core.actions.mail import deliver, undeliver
 from crm_core.errors import UserError
 from crm_core.models import Contact, Deal, Decision, Meeting, User
+from crm_core.models.enums import Stakes
 from crm_core.settings import Settings
 
 _NO_NEWLINES = r"^[^\r\n]*$"
@@ -43,6 +45,8 @@ def _organizer(session: Session, settings: Settings, contact: Contact, deal_owne
 class ScheduleMeeting(CrmAction):
     type = "schedule_meeting"
     Params = ScheduleMeetingParams
+    stakes = Stakes.MEDIUM  # an invite reaches a customer
+    default_threshold = 0.85
     reversible = True
     undo_note = "cancels the meeting; if the invite already went out, a cancellation (METHOD:CANCEL) is sent too"
 
@@ -125,35 +129,29 @@ class SaveMeetingBriefParams(ActionParams):
     brief: str = Field(min_length=1, max_length=20000)
 
 
-_BRIEF_FIELDS = ["brief", "brief_ready_at"]
-
-
 @register
-class SaveMeetingBrief(CrmAction):
+class SaveMeetingBrief(FieldUpdateAction):
     type = "save_meeting_brief"
     Params = SaveMeetingBriefParams
+    stakes = Stakes.LOW
+    default_threshold = 0.6
+    editable_fields = (("brief", True),)
     reversible = True
     undo_note = "restores the previous brief (or none)"
+    entity = "meeting"
+    model = Meeting
+    id_param = "meeting_id"
+    written = ("brief", "brief_ready_at")
+    aspect = "brief"
 
     def summary(self, params: SaveMeetingBriefParams) -> str:
         first = params.brief.strip().splitlines()[0] if params.brief.strip() else ""
         return f"Save a {len(params.brief)}-character brief on meeting {params.meeting_id}: {first[:120]}"
 
-    def problems(self, session: Session, decision: Decision, params: SaveMeetingBriefParams) -> list[str]:
-        return [] if session.get(Meeting, params.meeting_id) else [f"meeting {params.meeting_id} not found"]
-
-    def execute(self, ctx: ActionContext, params: SaveMeetingBriefParams) -> ExecResult:
-        meeting = require(ctx.session, Meeting, params.meeting_id, "meeting")
-        before = snapshot(meeting, _BRIEF_FIELDS + ["updated_at"])
+    def apply(self, ctx: ActionContext, meeting: Meeting, params: SaveMeetingBriefParams) -> ExecResult:
         meeting.brief = params.brief
         meeting.brief_ready_at = clock.now()
-        ctx.session.flush()
-        return ExecResult(before_image={"meeting": before},
-                          result={"after": snapshot(meeting, _BRIEF_FIELDS), "updated_at": snapshot(meeting, ["updated_at"])["updated_at"]})
+        return ExecResult()
 
-    def revert(self, ctx: ActionContext, params: SaveMeetingBriefParams, done: ExecResult) -> str:
-        meeting = require(ctx.session, Meeting, params.meeting_id, "meeting")
-        check_unchanged(meeting, done.result["after"], what=f"meeting {meeting.id} brief")
-        restore_row(meeting, done.before_image["meeting"], done.result.get("updated_at"))
-        ctx.session.flush()
+    def reverted(self, meeting: Meeting, before: dict[str, Any], params: SaveMeetingBriefParams) -> str:
         return f"meeting {meeting.id}: previous brief restored"

@@ -21,7 +21,7 @@ from crm_core.actions.base import ActionContext, ActionParams, ExecResult, regis
 from crm_core.actions.common import CrmAction, FieldRef, check_unchanged, require, restore, snapshot
 from crm_core.errors import UserError
 from crm_core.models import Activity, Contact, Deal, Decision, Email, Meeting, OutboxMessage, ScoreHistory, Task
-from crm_core.models.enums import LifecycleStage
+from crm_core.models.enums import LifecycleStage, Stakes
 
 ALL_COLUMNS = [c.key for c in Contact.__table__.columns]
 # Every foreign key to contacts.id: what follows the person into the kept record.
@@ -92,6 +92,10 @@ def merged_values(target: Contact, source: Contact) -> dict[str, Any]:
 class MergeContacts(CrmAction):
     type = "merge_contacts"
     Params = MergeContactsParams
+    stakes = Stakes.HIGH
+    default_threshold = 1.0
+    always_ask = True
+    asks_because = "two contacts become one: a person confirms they are the same"
     reversible = True
     undo_note = "can be reverted: the merged contact comes back with its id, fields and records"
 
@@ -104,9 +108,6 @@ class MergeContacts(CrmAction):
         if source is None or target is None:
             return []
         return [FieldRef("contact", target.id, f) for f in merged_values(target, source)]
-
-    def needs_human(self, session: Session, params: MergeContactsParams) -> str | None:
-        return "two contacts become one: a person confirms they are the same"
 
     def problems(self, session: Session, decision: Decision, params: MergeContactsParams) -> list[str]:
         return [f"contact {cid} not found" for cid in (params.source_contact_id, params.target_contact_id)

@@ -25,6 +25,7 @@ from crm_core.actions.base import ActionContext, ActionParams, ExecResult, regis
 from crm_core.actions.common import CrmAction, FieldRef, check_unchanged, restore_row, snapshot
 from crm_core.errors import UserError
 from crm_core.models import Account, Contact, Deal, Decision
+from crm_core.models.enums import Stakes
 from crm_core.quality.placeholders import value_text
 
 ENTITY_MODELS: dict[str, type] = {"contact": Contact, "account": Account, "deal": Deal}
@@ -118,6 +119,11 @@ def _label(params: NormaliseValuesParams) -> str:
 class NormaliseValues(CrmAction):
     type = "normalise_values"
     Params = NormaliseValuesParams
+    # A data-quality fix rewrites many records at once: a person looks at the preview first.
+    stakes = Stakes.HIGH
+    default_threshold = 1.0
+    always_ask = True
+    asks_because = "a bulk change to many records always asks a person"
     reversible = True
     undo_note = "restores every changed record's previous value"
 
@@ -138,9 +144,6 @@ class NormaliseValues(CrmAction):
     def touched_fields(self, session: Session, params: NormaliseValuesParams) -> list[FieldRef]:
         # Only human-set records can conflict; the ordinary ones are checked at execute time.
         return [FieldRef(params.entity, rid, params.field) for rid in params.manual_record_ids] if params.include_manual else []
-
-    def needs_human(self, session: Session, params: NormaliseValuesParams) -> str | None:
-        return "a bulk change to many records always asks a person"
 
     def problems(self, session: Session, decision: Decision, params: NormaliseValuesParams) -> list[str]:
         if params.include_manual:

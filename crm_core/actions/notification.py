@@ -6,6 +6,7 @@ from pydantic import Field
 from crm_core.actions.base import ActionContext, ActionParams, ExecResult, register
 from crm_core.actions.common import CrmAction
 from crm_core.actions.sinks import queue_notification, withdraw
+from crm_core.models.enums import Stakes
 
 
 class PostNotificationParams(ActionParams):
@@ -17,6 +18,9 @@ class PostNotificationParams(ActionParams):
 class PostNotification(CrmAction):
     type = "post_notification"
     Params = PostNotificationParams
+    stakes = Stakes.LOW  # it reaches the team, not a customer
+    default_threshold = 0.7
+    editable_fields = (("title", False), ("text", True))
     reversible = False
     undo_note = "a posted notification cannot be withdrawn; one still held in the outbox is cancelled"
 
@@ -25,7 +29,7 @@ class PostNotification(CrmAction):
         return f"Notify the team: {head}{params.text[:160]}"
 
     def execute(self, ctx: ActionContext, params: PostNotificationParams) -> ExecResult:
-        msg = queue_notification(ctx.session, ctx.settings, decision_id=ctx.decision.id, text=params.text, title=params.title)
+        msg = queue_notification(ctx.session, ctx.sinks, decision_id=ctx.decision.id, text=params.text, title=params.title)
         return ExecResult(before_image={}, result={"outbox_id": msg.id, "sink": msg.sink, "status": msg.status})
 
     def revert(self, ctx: ActionContext, params: PostNotificationParams, done: ExecResult) -> str:

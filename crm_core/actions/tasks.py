@@ -12,6 +12,7 @@ from crm_core.actions.base import ActionContext, ActionParams, ExecResult, regis
 from crm_core.actions.common import CrmAction, require, restore_row, snapshot
 from crm_core.errors import UserError
 from crm_core.models import Contact, Deal, Decision, Meeting, Task, User
+from crm_core.models.enums import Stakes
 
 
 def _owner_for(session: Session, contact_id: int | None, deal_id: int | None) -> int | None:
@@ -60,6 +61,9 @@ class CreateTaskParams(ActionParams):
 class CreateTask(CrmAction):
     type = "create_task"
     Params = CreateTaskParams
+    stakes = Stakes.LOW
+    default_threshold = 0.7
+    editable_fields = (("title", False), ("description", True))
     reversible = True
     undo_note = "deletes the task (refused if someone has worked on it since)"
 
@@ -109,6 +113,8 @@ class CreateActionItemsParams(ActionParams):
 class CreateActionItems(CrmAction):
     type = "create_action_items"
     Params = CreateActionItemsParams
+    stakes = Stakes.MEDIUM
+    default_threshold = 0.8
     reversible = True
     undo_note = "deletes the action items (refused if someone has worked on one since)"
 

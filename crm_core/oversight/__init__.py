@@ -2,7 +2,7 @@
 
 Every service takes the caller's session and works inside its transaction: the caller commits
 (`with unit_of_work() as session: ...`). Outgoing messages (email, webhook) leave the machine
-only after that commit (see `crm_core.actions.sinks`).
+only after that commit, through the sinks the unit of work carries (see `crm_core.actions.sinks`).
 
 Decision states:
     proposed -> auto_approved | queued -> approved | edited | rejected | expired
@@ -15,9 +15,10 @@ Intake (agent runner, scheduler)
     expire_stale(session) -> int
         Queued decisions past `expires_at` become `expired`; returns how many.
     calibration_report(session, *, target=0.95, min_decisions=5) -> list[CalibrationRow]
-    dispatch_due(url=None) -> int
-        Sends scheduled emails whose time has come (pending outbox rows). Opens its own units of
-        work: call it outside any open transaction.
+    dispatch_due(sessions=None, sinks=None, *, limit=100) -> int
+        Sends scheduled emails whose time has come (pending outbox rows) through `sinks`
+        (`crm_core.actions.sink`; default: the settings'). Opens its own units of work from
+        `sessions`: call it outside any open transaction.
 
 Queue (dashboard, CLI)
     approve(session, decision_id, *, actor, note=None, edited_actions=None) -> Decision

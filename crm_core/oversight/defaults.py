@@ -1,11 +1,16 @@
 """The policy every action type starts with: how much it may do without a human.
 
-Low-stakes bookkeeping (scores, tasks, risk flags, briefs) runs alone when the combined
-confidence is decent; anything that reaches a customer needs more; money and merges always ask.
+Each action spec declares its own (`crm_core.actions`: stakes, threshold, always ask), so a new
+action type is written in one place; this module reads them. Low-stakes bookkeeping (scores,
+tasks, risk flags, briefs) runs alone when the combined confidence is decent; anything that
+reaches a customer needs more; money and merges always ask.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
+
+from crm_core.actions import REGISTRY
+from crm_core.models.enums import Stakes
 
 
 class DefaultPolicy(NamedTuple):
@@ -15,23 +20,11 @@ class DefaultPolicy(NamedTuple):
 
 
 DEFAULT_POLICIES: dict[str, DefaultPolicy] = {
-    "update_lead_score": DefaultPolicy("low", 0.5),  # a number on a page, kept in the score history; tasks still ask
-    "create_task": DefaultPolicy("low", 0.7),
-    "write_enrichment": DefaultPolicy("low", 0.65),  # reversible fills; human-set fields and guesses always ask
-    "set_deal_risk": DefaultPolicy("low", 0.45),  # a flag only informs the board; tasks and escalations still ask
-    "save_meeting_brief": DefaultPolicy("low", 0.6),
-    "post_notification": DefaultPolicy("low", 0.7),
-    "create_action_items": DefaultPolicy("medium", 0.8),
-    "send_email": DefaultPolicy("medium", 0.9),
-    "schedule_meeting": DefaultPolicy("medium", 0.85),
-    "move_deal_stage": DefaultPolicy("high", 0.95),
-    "send_quote": DefaultPolicy("critical", 1.0, always_ask=True),
-    "merge_contacts": DefaultPolicy("high", 1.0, always_ask=True),
-    # A data-quality fix rewrites many records at once: a person looks at the preview first.
-    "normalise_values": DefaultPolicy("high", 1.0, always_ask=True),
+    action_type: DefaultPolicy(spec.stakes.value, spec.default_threshold, spec.always_ask)
+    for action_type, spec in REGISTRY.items()
 }
 
-STAKES_ORDER: tuple[str, ...] = ("low", "medium", "high", "critical")
+STAKES_ORDER: tuple[str, ...] = tuple(s.value for s in Stakes)
 
 
 def stakes_rank(stakes: str | None) -> int:

@@ -3,6 +3,9 @@
 All actions of a decision run inside one SAVEPOINT: if any fails, the savepoint rolls back (no
 action half-applied) while the decision's `failed` status and error are still recorded in the
 caller's transaction. Revert works the same way, newest action first.
+
+Emails and notifications go to the session's sinks: those the caller attached when it opened
+the unit of work (`crm_core.actions.sink.attach_sinks`), else the ones the settings configure.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import clock
 from crm_core.actions import ActionContext, ExecResult, get_spec
+from crm_core.actions.sink import sinks_for
 from crm_core.errors import UserError
 from crm_core.models import ActionExecution, Decision
 from crm_core.oversight.audit import record
@@ -26,7 +30,7 @@ def _describe(exc: BaseException) -> str:
 def execute_decision(session: Session, decision: Decision, *, actor: str, settings: Settings) -> Decision:
     """approved/edited/auto_approved -> executed, or -> failed with nothing applied."""
     now = clock.now()
-    ctx = ActionContext(session=session, decision=decision, actor=actor, settings=settings)
+    ctx = ActionContext(session=session, decision=decision, actor=actor, settings=settings, sinks=sinks_for(session, settings))
     actions = list(decision.actions or [])
     position, action_type = -1, None
     try:
@@ -75,7 +79,7 @@ def execute_decision(session: Session, decision: Decision, *, actor: str, settin
 def revert_decision(session: Session, decision: Decision, *, actor: str, settings: Settings) -> tuple[bool, list[dict]]:
     """Undo every executed action, newest first. (True, notes) or (False, [error]) with nothing undone."""
     now = clock.now()
-    ctx = ActionContext(session=session, decision=decision, actor=actor, settings=settings)
+    ctx = ActionContext(session=session, decision=decision, actor=actor, settings=settings, sinks=sinks_for(session, settings))
     executions = list(session.scalars(
         select(ActionExecution)
         .where(ActionExecution.decision_id == decision.id, ActionExecution.status == "executed")

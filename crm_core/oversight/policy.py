@@ -2,10 +2,12 @@
 
 Policies live in the store (created from `defaults.DEFAULT_POLICIES` on first use) and every
 change is audited with its old and new values. `evaluate` is the one place that decides whether
-a decision runs by itself or waits for a human, and says exactly why.
+a decision runs by itself or waits for a human, and says exactly why; `needs_human` holds what
+no stored policy can relax (an action executes, it never decides).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import clock
 from crm_core.actions import REGISTRY, ActionParams, ActionSpec
+from crm_core.actions.deals import MoveDealStage, MoveDealStageParams, stage_outcome
 from crm_core.auth.actor import Actor
 from crm_core.auth.rights import require
 from crm_core.errors import NotFound, UserError
@@ -136,6 +139,32 @@ def parse_params(spec: ActionSpec, raw: dict[str, Any], *, where: str) -> Action
         raise UserError(f"{where}: parameters rejected: {validation_message(exc)}") from None
 
 
+def _closing_or_reopening_a_deal(session: Session, params: MoveDealStageParams) -> str | None:
+    # Won and lost close the deal and count in the win rates the pipeline learns from: a person says so.
+    outcome = stage_outcome(params.to_stage)
+    if outcome:
+        return f"moving a deal to {outcome} always needs a human"
+    deal = session.get(Deal, params.deal_id)
+    if deal is not None and deal.status != "open":
+        return f"deal {deal.id} is {deal.status}: reopening it needs a human"
+    return None
+
+
+# Rules that read an action's parameters (and the store) to say a person must look, by action type.
+PARAM_RULES: dict[str, Callable[[Session, Any], str | None]] = {
+    MoveDealStage.type: _closing_or_reopening_a_deal,
+}
+
+
+def needs_human(session: Session, spec: ActionSpec, params: ActionParams) -> str | None:
+    """Why this action waits for a person whatever its confidence and its stored policy: what its
+    spec declares (`asks_because`), else a rule on its parameters; None when the policy decides."""
+    if spec.asks_because:
+        return spec.asks_because
+    rule = PARAM_RULES.get(spec.type)
+    return rule(session, params) if rule else None
+
+
 def manual_field_conflicts(session: Session, spec: ActionSpec, params: ActionParams) -> list[str]:
     touched = getattr(spec, "touched_fields", None)
     if touched is None:
@@ -194,8 +223,7 @@ def evaluate(
             reasons.append(f"{label}: critical stakes always need a human")
         elif pol.always_ask:
             reasons.append(f"{label}: policy always asks a human")
-        needs_human = getattr(spec, "needs_human", None)
-        why = needs_human(session, params) if needs_human else None
+        why = needs_human(session, spec, params)
         if why:
             reasons.append(f"{label}: {why}")
         for conflict in manual_field_conflicts(session, spec, params):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from agents.base import AGENT_NAMES
 from crm_core import oversight
+from crm_core.actions import REGISTRY
 from crm_core.auth.actor import Actor
 from crm_core.auth.rights import visible_owner
 from crm_core.models import Account, Contact, Deal, Decision, Meeting
@@ -24,15 +25,11 @@ from crm_core.oversight.defaults import STAKES_ORDER
 AGENTS: tuple[str, ...] = AGENT_NAMES
 STAKES: tuple[str, ...] = STAKES_ORDER
 
-# The text a human may change before approving, per action type; the rest (recipient, record
-# ids, amounts) stays as the agent derived it from the store. Multi-line fields are marked True.
+# The text a human may change before approving, per action type, as each spec declares it; the
+# rest (recipient, record ids, amounts) stays as the agent derived it from the store. Multi-line
+# fields are marked True.
 EDITABLE_TEXT: dict[str, tuple[tuple[str, bool], ...]] = {
-    "send_email": (("subject", False), ("body", True)),
-    "send_quote": (("subject", False), ("body", True)),
-    "create_task": (("title", False), ("description", True)),
-    "post_notification": (("title", False), ("text", True)),
-    "set_deal_risk": (("reason", True), ("action", True)),
-    "save_meeting_brief": (("brief", True),),
+    action_type: spec.editable_fields for action_type, spec in REGISTRY.items() if spec.editable_fields
 }
 
 

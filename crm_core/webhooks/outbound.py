@@ -29,10 +29,11 @@ import httpx
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core import clock
 from crm_core.auth.actor import Actor
+from crm_core.db import session_factory
 from crm_core.errors import NotFound, UserError
 from crm_core.models import ActionExecution, AuditEntry, Deal, Decision, WebhookDelivery, WebhookSubscription
 from crm_core.settings import Settings, get_settings
@@ -216,14 +217,17 @@ def _claim(session: Session, delivery_id: int, now: datetime) -> bool:
     ).rowcount)
 
 
-def deliver_due(url: str | None = None, settings: Settings | None = None, *, limit: int = 100,
+def deliver_due(sessions: sessionmaker[Session] | None = None, settings: Settings | None = None, *, limit: int = 100,
                 client: httpx.Client | None = None) -> dict[str, int]:
-    """Post the deliveries whose time has come, each claimed in its own transaction. Call outside a transaction."""
-    from crm_core.db import unit_of_work
+    """Post the deliveries whose time has come, each claimed in its own transaction. Call outside a transaction.
 
+    `sessions`, `settings` and `client` default to the configured store, settings and a fresh
+    client; pass an `httpx.Client` with a mock transport to deliver without a socket.
+    """
+    sessions = sessions or session_factory()
     settings = settings or get_settings()
     now = clock.now()
-    with unit_of_work(url) as session:
+    with sessions.begin() as session:
         ids = list(session.scalars(
             select(WebhookDelivery.id)
             .where(WebhookDelivery.next_attempt_at <= now,
@@ -237,7 +241,7 @@ def deliver_due(url: str | None = None, settings: Settings | None = None, *, lim
     http = client or httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
     try:
         for delivery_id in ids:
-            outcome = _deliver_one(url, settings, http, delivery_id)
+            outcome = _deliver_one(sessions, settings, http, delivery_id)
             if outcome:
                 counts[outcome] += 1
     finally:
@@ -246,11 +250,9 @@ def deliver_due(url: str | None = None, settings: Settings | None = None, *, lim
     return counts
 
 
-def _deliver_one(url: str | None, settings: Settings, http: httpx.Client, delivery_id: int) -> str | None:
-    from crm_core.db import unit_of_work
-
+def _deliver_one(sessions: sessionmaker[Session], settings: Settings, http: httpx.Client, delivery_id: int) -> str | None:
     now = clock.now()
-    with unit_of_work(url) as session:
+    with sessions.begin() as session:
         if not _claim(session, delivery_id, now):
             return None
         delivery = session.get(WebhookDelivery, delivery_id)
@@ -273,7 +275,7 @@ def _deliver_one(url: str | None, settings: Settings, http: httpx.Client, delive
         except httpx.HTTPError as exc:
             error = f"could not reach the receiver: {type(exc).__name__}: {exc}"[:ERROR_CHARS]
     done = clock.now()
-    with unit_of_work(url) as session:
+    with sessions.begin() as session:
         values: dict[str, Any] = {"response_status": status_code, "lease_expires_at": None}
         if error is None:
             values |= {"status": "delivered", "delivered_at": done, "last_error": None}
