@@ -13,10 +13,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from agents.enrichment_sources import places
 from crm_core import clock
 from crm_core.cli import main
+from crm_core.contexts.enrichment_rules import contact_country_from_account
 from crm_core.db import unit_of_work
-from crm_core.demo import seed_demo
+from crm_core.demo import countries, seed_demo, vocab
 from crm_core.demo.generator import DemoOptions, generate_book
 from crm_core.errors import UserError
 from crm_core.models import (Account, Activity, Base, Contact, Deal, Decision, Email, Meeting, ScoreHistory,
@@ -181,6 +183,45 @@ def test_contact_emails_are_unique_case_insensitively_and_last_activity_matches_
             assert domain.endswith(".example") or domain in ("example.com", "example.net", "example.org")
             if contact.account is not None:
                 assert domain == contact.account.domain
+
+
+def test_most_contacts_carry_the_country_they_entered_a_few_another_than_their_account():
+    book = generate_book(DemoOptions(seed=3, scale=0.5, as_of=AS_OF))
+    given = [c for c in book.contacts if "country" in c.attributes]
+    assert 0.80 <= len(given) / len(book.contacts) <= 0.86  # the rest are the gaps enrichment fills
+    # Spelled as the accounts spell them, never a code or a variant.
+    assert {c.attributes["country"] for c in given} <= {a.country for a in book.accounts} | {m.country for m in vocab.MARKETS}
+    paired = [c for c in given if c.account is not None]
+    abroad = [c for c in paired if c.attributes["country"] != book.accounts[c.account].country]
+    assert 0.03 <= len(abroad) / len(paired) <= 0.05
+    # Someone working abroad has a local phone, not one that contradicts the country they gave.
+    phoned = [c for c in abroad if c.phone_normalized]
+    assert phoned and all(places.country_of_phone(c.phone_normalized).name == c.attributes["country"] for c in phoned)
+
+
+def test_countries_come_from_their_own_stream_and_move_nothing_else(monkeypatch):
+    options = DemoOptions(seed=5, scale=0.2, as_of=AS_OF)
+    book = generate_book(options)
+    monkeypatch.setattr(countries, "give_countries", lambda *args, **kwargs: None)
+    without = generate_book(options)
+    abroad = {i for i, c in enumerate(book.contacts)
+              if c.account is not None and c.attributes.get("country") not in (None, book.accounts[c.account].country)}
+    assert abroad and sum("country" in c.attributes for c in book.contacts) > len(book.contacts) // 2
+    # Take the countries (and the abroad people's local phones) away: the rest is the same book.
+    for i, (mine, plain) in enumerate(zip(book.contacts, without.contacts, strict=True)):
+        mine.attributes.pop("country", None)
+        if i in abroad:
+            mine.phone, mine.phone_normalized = plain.phone, plain.phone_normalized
+    assert book.model_dump_json() == without.model_dump_json()
+
+
+def test_the_book_can_check_the_contact_is_where_the_account_is(store):
+    seed_demo(as_of=AS_OF, scale=0.2)
+    with unit_of_work(readonly=True) as s:
+        rating = contact_country_from_account(s, as_of=AS_OF)
+    # Measured on the book, not the prior: most agree, the few working abroad keep it below certain.
+    assert rating.measured and rating.pairs >= 100
+    assert 0.9 <= rating.agreed / rating.pairs < 1 and rating.rating < rating.agreed / rating.pairs
 
 
 # ---- outcomes an agent can learn ---------------------------------------------------------------

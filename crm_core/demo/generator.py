@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_core.demo import people, pipeline
+from crm_core.demo import countries, people, pipeline
 from crm_core.demo.engagement import Story
 from crm_core.demo.records import DemoBook
 
@@ -40,6 +40,7 @@ def generate_book(options: DemoOptions) -> DemoBook:
     book.users = people.make_users(as_of)
     book.accounts = people.make_accounts(stream("accounts"), options.size("accounts"), book.users, as_of)
     book.contacts = people.make_contacts(stream("contacts"), options.size("contacts"), book.accounts, book.users)
+    countries.give_countries(stream("countries"), book.contacts, book.accounts)
     book.deals = pipeline.make_deals(stream("deals"), options.size("deals"), book.accounts, book.contacts, book.users, as_of)
     book.stage_history = pipeline.stage_history(book.deals, book.users)
     pipeline.settle_lifecycle(stream("lifecycle"), book.contacts, book.deals, as_of)

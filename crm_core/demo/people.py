@@ -130,7 +130,7 @@ def _domain(rng: random.Random, stem: str, suffix: str, core: str, taken: set[st
 
 # ---- contacts --------------------------------------------------------------------------------
 
-def _phone(rng: random.Random, country: str) -> tuple[str, str]:
+def typed_phone(rng: random.Random, country: str) -> tuple[str, str]:
     """(as a person typed it, E.164)."""
     cc, trunk, groups, displays = vocab.PHONE_SHAPES[country]
     values = []
@@ -204,7 +204,7 @@ def _business_contact(rng, account: AccountRec, a_idx: int, market: vocab.Market
     if rng.random() < 0.06:  # some people type their address capitalised
         local, _, domain = email.partition("@")
         email = ".".join(part.capitalize() for part in local.split(".")) + "@" + domain
-    phone, phone_e164 = _phone(rng, account.country) if rng.random() < 0.75 else (None, None)
+    phone, phone_e164 = typed_phone(rng, account.country) if rng.random() < 0.75 else (None, None)
     owner = account.owner
     if rng.random() < 0.08:
         owner = rng.choice(reps_by_team.get(users[owner].team, [owner]))
