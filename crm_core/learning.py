@@ -32,7 +32,7 @@ from crm_core.models.enums import LifecycleStage
 LEAD_AGENT = "lead_scoring"
 LEAD_KIND = "lead_scorer"
 SNAPSHOT_VERSION = 2
-FEATURE_VERSION = "lead_scoring-features/2"  # bump when features change: stored models are then refitted
+FEATURE_VERSION = "lead_scoring-features/3"  # bump when features change: stored models are then refitted
 RULE = (f"used only when the mean AUC over the later periods is at least {MIN_AUC} and the lower end of its "
         "90 % interval is above 0.5")
 

@@ -35,7 +35,8 @@ from agents.learning.prior import prior_estimate
 from agents.learning.records import ContactRecord, Outcome
 from agents.learning.candidates import BASE_CANDIDATES, PLAIN
 from agents.learning.candidates import fit as fit_candidate
-from agents.learning.scorer import LeadScorer, NotEnoughHistory, fit_scorer, leaked_attributes
+from agents.learning.leaks import leaked_features
+from agents.learning.scorer import LeadScorer, NotEnoughHistory, fit_scorer
 from agents.learning.timeline import OutcomeTimeline
 from agents.learning.training import known_by, learnable, snapshots, training_labels
 from crm_core.errors import UserError
@@ -189,8 +190,8 @@ def run(
         training = dict(getattr(exc, "validation", {}))
         p_model = np.array([prior_estimate(row, base_rate if train else None).probability for row in test_rows])
 
-    # The same fields the scorer may use: an attribute written at the outcome is left out of both.
-    leaked = leaked_attributes(snaps, {o.contact_id for o in train if o.entry_at <= mature_before})
+    # The same fields the scorer may use: a field whose presence tells the outcome is left out of both.
+    leaked = leaked_features(snaps, {o.contact_id for o in train if o.entry_at <= mature_before})
     fields = [f for f in (store_fields(s.features for s in snaps) if snaps else store_fields(test_rows)) if f not in leaked]
     if snaps and len({s.label for s in snaps}) == 2:
         nb = NaiveBayes(fields).fit([s.features for s in snaps], [s.label for s in snaps], [s.weight for s in snaps])

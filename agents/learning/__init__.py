@@ -11,6 +11,7 @@ features, fits and calibrates models, measures them, and explains a score in wor
                  and the snapshots (at entry, +7, +30, +90 days) a model learns from
     vectorize    typed rows -> a sparse numeric matrix (one-hot categories, scaled numbers)
     drift        features that drift with time, and calendar features (shared by a day's leads)
+    leaks        fields whose presence tells the outcome (filled at or because of it): left out
     candidates   the models the scorer chooses among (logistic regressions, gradient-boosted trees)
     selection    rolling time-ordered folds and the rule a candidate must pass to be used
     scorer       the learned scorer: the chosen candidate refitted, calibrated to the newest period

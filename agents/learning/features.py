@@ -254,3 +254,8 @@ def feature_row(record: ContactRecord, at: datetime, timeline=None) -> dict[str,
 
 # Engagement features by name: the prior and the explanations know them.
 ENGAGEMENT_FEATURES = tuple(n for n in Engagement.__annotations__ if n != "last_stage")
+# Computed from what happened up to the snapshot (the event log, the contact's age), not read from
+# a field as it is now: a value written at the outcome cannot reach them.
+TIMED_FEATURES = frozenset({*ENGAGEMENT_FEATURES, "age_days", "stage_logged"})
+# Values that stand for an empty store field (a contact without a phone, without an email).
+ABSENT_VALUES: dict[str, Any] = {"has_phone": 0.0, "email_kind": "none"}

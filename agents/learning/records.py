@@ -1,5 +1,8 @@
 """What the store knows about a contact, as plain values (built by crm_core, read by the learners).
 
+Fields and attributes hold only what a person or an import entered: the builder leaves out the
+values an agent wrote (`crm_core.contexts.provenance`), for learning and scoring alike.
+
 Records hold every event ever logged; feature functions take a moment `at` and look only at
 what happened up to it, so one record serves every snapshot a back-test needs.
 """

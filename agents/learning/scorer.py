@@ -1,8 +1,8 @@
 """The learned lead scorer: chosen among candidates on rolling time-ordered folds, refitted, calibrated.
 
 Fitting, in time order and never judging a model on rows it learned from:
-  1. Contacts are ordered by when they entered the book. Attributes written at the outcome
-     (`leaked_attributes`) and calendar attributes shared by everyone who came in on a day (a
+  1. Contacts are ordered by when they entered the book. Fields whose presence tells the outcome
+     (`leaks.leaked_features`) and calendar attributes shared by everyone who came in on a day (a
      macro rate: `drift.calendar_features`) are left out; features whose distribution drifts
      with time are found (`drift.drifting_features`).
   2. Every candidate (`candidates`: strong and medium L2 logistic regressions, the plain logistic
@@ -37,6 +37,7 @@ from agents.learning.candidates import PLAIN, Model, candidates, fit, model_from
 from agents.learning.drift import calendar_features, drifting_features
 from agents.learning.explain import Contribution, Estimate, with_points
 from agents.learning.features import ENGAGEMENT_FEATURES
+from agents.learning.leaks import leaked_features
 from agents.learning.selection import CandidateResult, choose, evaluate, folds
 from agents.learning.training import Snapshot
 from agents.learning.vectorize import Vectorizer
@@ -45,7 +46,6 @@ MIN_OUTCOMES = 30
 MIN_PER_CLASS = 5
 HOT_QUANTILE = 0.85
 WARM_QUANTILE = 0.50
-LEAK_GAP = 0.8  # presence-rate gap between outcomes that marks an attribute written at the outcome
 IMPORTANCE_ROWS = 200
 VERSION = 2
 
@@ -175,31 +175,6 @@ class LeadScorer:
 
 
 # -- fitting ------------------------------------------------------------------------------
-def leaked_attributes(snaps: Sequence[Snapshot], among: set[int] | None = None) -> dict[str, str]:
-    """Custom attributes filled almost only on one outcome: most likely written at the outcome.
-
-    Judged `among` the contacts with a recorded outcome (the mature ones): newer contacts
-    still open would dilute an attribute that every disqualified contact carries.
-    """
-    first: dict[int, Snapshot] = {}
-    for s in snaps:
-        if among is None or s.contact_id in among:
-            first.setdefault(s.contact_id, s)
-    won = [s for s in first.values() if s.label == 1]
-    lost = [s for s in first.values() if s.label == 0]
-    if len(won) < 10 or len(lost) < 10:
-        return {}
-    keys = {k for s in first.values() for k in s.features if k.startswith(("attr.", "account."))}
-    dropped = {}
-    for key in sorted(keys):
-        pw = sum(s.features.get(key) is not None for s in won) / len(won)
-        pl = sum(s.features.get(key) is not None for s in lost) / len(lost)
-        if abs(pw - pl) >= LEAK_GAP:
-            dropped[key] = (f"filled on {pw:.0%} of converted and {pl:.0%} of other contacts: "
-                            "probably written when the outcome happened")
-    return dropped
-
-
 def contacts_of(snaps: Sequence[Snapshot]) -> list[int]:
     return [s.contact_id for s in snaps]
 
@@ -242,7 +217,7 @@ def fit_scorer(
         if s.contact_id not in first_row or s.at < snaps[first_row[s.contact_id]].at:
             first_row[s.contact_id] = i
 
-    dropped = leaked_attributes(snaps, mature)
+    dropped = leaked_features(snaps, mature)
     first_rows = [rows[first_row[c]] for c in order]
     dropped.update(calendar_features(first_rows, [entry[c].date() for c in order], skip=[*ENGAGEMENT_FEATURES, *dropped]))
     drifting = drifting_features(first_rows, skip=[*ENGAGEMENT_FEATURES, *dropped])

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from agents.enrichment_sources import RuleRating, places
 from agents.enrichment_sources.evidence import CORROBORATED_MAX, same_value
 from agents.enrichment_sources.store import CONTACT_COUNTRY_FROM_ACCOUNT, COUNTRY_FROM_ACCOUNT
+from crm_core.contexts.provenance import written_by_agent
 from crm_core.models import Account, Contact
 from crm_core.quality.placeholders import audited_placeholders, is_missing
 
@@ -53,12 +54,7 @@ def entered_country(attributes: dict[str, Any], manual: list[Any], audited: dict
     value = attributes.get("country")
     if not isinstance(value, str) or is_missing(value, "contacts.attributes.country", audited):
         return None
-    written = (attributes.get("_enrichment") or {}).get("country")
-    by_agent = isinstance(written, dict) and same_value("country", written.get("value"), value)
-    # A person who typed over the agent's value (or confirmed it by typing) made it theirs.
-    if by_agent and "country" not in {str(m) for m in manual}:
-        return None
-    return value
+    return None if written_by_agent(attributes, manual, "country", value) else value
 
 
 def contact_country_from_account(session: Session, *, as_of: datetime) -> RuleRating:

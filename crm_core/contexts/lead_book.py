@@ -6,6 +6,15 @@ at `as_of`, outcomes and deals count only if closed by then. The contact's own c
 attributes) have no history in the store; they are read as they are now. A value that is a
 placeholder ("Select", "--", "N/A", or one the latest data-quality audit flagged for its field)
 is read as missing, so a form's default option is never learned as a fact about a lead.
+
+Only values a person or an import entered are read (`provenance`): a value the enrichment agent
+wrote, and the account it linked a contact to, are missing here, and so is the store's own
+bookkeeping (the agent's marks, merge history). The agent fills open leads only, so on a book it
+ran on its values are present on the leads still open when it ran and absent on those already
+disqualified: a proxy for the outcome, not a fact about the lead. The marks say when each value
+was written, but timing is not what leaks (which leads got a value depends on whether they were
+still open), so the values are left out at every snapshot, also those after they were written.
+The lead score, its tier and the deals' risk are agents' values too; they are never read here.
 """
 from __future__ import annotations
 
@@ -20,8 +29,9 @@ from sqlalchemy.orm import Session
 
 from agents.learning import records as ev
 from agents.learning.records import ContactRecord, Event, Outcome
+from crm_core.contexts.provenance import entered_attributes, written_by_agent
 from crm_core.contexts.reading import chunks, payload_text
-from crm_core.models import Activity, Contact, Deal, Email, Meeting
+from crm_core.models import Account, Activity, Contact, Deal, Email, Meeting
 from crm_core.models.enums import DealStatus, LifecycleStage, MeetingStatus
 from crm_core.quality.placeholders import audited_placeholders, is_missing
 
@@ -105,24 +115,34 @@ def _first_activity(session: Session, ids: list[int], as_of: datetime) -> dict[i
     return out
 
 
+def _entered(row: Contact | Account, field: str) -> Any:
+    """The row's value of `field`, or None when the enrichment agent wrote it."""
+    value = getattr(row, field)
+    return None if written_by_agent(row.attributes, row.manual_fields, field, value) else value
+
+
 def _record(contact: Contact, events: list[Event], first_activity: datetime | None,
             audited: dict[str, frozenset[str]]) -> ContactRecord:
-    account = contact.account
+    # An account the agent linked the contact to is the agent's guess: none of its values are read.
+    account = contact.account if _entered(contact, "account_id") is not None else None
 
     def keep(value: Any, key: str) -> Any:
         return None if is_missing(value, key, audited) else value
 
+    revenue = _entered(account, "annual_revenue") if account else None
     fields = {
-        "source": keep(contact.source, "contacts.source"), "title": keep(contact.title, "contacts.title"),
+        "source": keep(contact.source, "contacts.source"), "title": keep(_entered(contact, "title"), "contacts.title"),
         "email": contact.email, "phone": contact.phone,
-        "industry": keep(account.industry, "accounts.industry") if account else None,
-        "country": keep(account.country, "accounts.country") if account else None,
-        "employee_count": account.employee_count if account else None,
-        "annual_revenue": float(account.annual_revenue) if account and account.annual_revenue is not None else None,
+        "industry": keep(_entered(account, "industry"), "accounts.industry") if account else None,
+        "country": keep(_entered(account, "country"), "accounts.country") if account else None,
+        "employee_count": _entered(account, "employee_count") if account else None,
+        "annual_revenue": float(revenue) if revenue is not None else None,
     }
-    attributes = {f"attr.{k}": keep(v, f"contacts.attributes.{k}") for k, v in (contact.attributes or {}).items()}
+    attributes = {f"attr.{k}": keep(v, f"contacts.attributes.{k}")
+                  for k, v in entered_attributes(contact.attributes, contact.manual_fields).items()}
     if account is not None:
-        attributes.update({f"account.{k}": keep(v, f"accounts.attributes.{k}") for k, v in (account.attributes or {}).items()})
+        attributes.update({f"account.{k}": keep(v, f"accounts.attributes.{k}")
+                           for k, v in entered_attributes(account.attributes, account.manual_fields).items()})
     # Entry: created, or first seen in the activity log if that was earlier (a contact imported
     # today with its history).
     entry = min(contact.created_at, first_activity) if first_activity is not None else contact.created_at
