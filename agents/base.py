@@ -105,6 +105,44 @@ class DecisionEnvelope(Frozen):
     notes: tuple[str, ...] = ()  # e.g. "daily budget spent: offline reasoner used"
 
 
+class BookSection(Frozen):
+    """One part of a book block: figures the CRM computed, or values copied from imported records."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+    imported: bool = False  # holds imported text (source names, industries, attribute values): fenced when sent
+
+
+class BookBlock(Frozen):
+    """What every decision of an agent on one book shares: the learned model's summary, the policy
+    that applies, a few worked examples. Built once per run by `crm_core.contexts.book` and carried
+    in the context (so the decision fingerprint covers it); the provider sends it in the cached
+    system block, after the instructions, and the per-subject part in the user message.
+    Examples hold no one's personal data: only non-personal fields of records not marked sensitive.
+    """
+
+    agent: str
+    version: str            # the builder's version: bump it when what the block holds changes
+    intro: str
+    sections: tuple[BookSection, ...] = ()
+    digest: str = ""        # sha256 of everything above (`BookBlock.make` sets it)
+
+    @classmethod
+    def make(cls, *, agent: str, version: str, intro: str, sections: tuple[BookSection, ...]) -> BookBlock:
+        import hashlib
+        import json
+
+        body = {"agent": agent, "version": version, "intro": intro,
+                "sections": [s.model_dump(mode="json") for s in sections]}
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        return cls(agent=agent, version=version, intro=intro, sections=sections, digest=digest)
+
+    @property
+    def stamp(self) -> dict[str, str]:
+        """What a decision stores of the block it was made with (the full text is rebuilt from the book)."""
+        return {"version": self.version, "digest": self.digest}
+
+
 class Prompt(Frozen):
     version: str  # stored with every decision; bump it whenever the text changes
     system: str
@@ -132,6 +170,10 @@ class Agent(Protocol, Generic[C, D]):
 
     def is_sensitive(self, ctx: C) -> bool:
         """True when the context holds a record flagged sensitive: never sent to a remote model."""
+
+    # Optional: `tier_for(ctx) -> ModelTier`, the tier one context needs when it differs from the
+    # class tier (the pipeline's whole-pipeline review runs on the large tier, its deals on small).
+    # `agents.llm.routing.tier_of(agent, ctx)` reads it.
 
 
 def context_hash(ctx: BaseModel) -> str:

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agents.base import Frozen, Prompt, Proposal, ProposedAction
+from agents.base import BookBlock, Frozen, Prompt, Proposal, ProposedAction
 from agents.context_records import ContentItem, DealRef, EmailItem, MeetingItem
 from agents.email_topics import WRONG_PERSON, TopicHit, detect_topics, opted_out
 from agents.follow_up_drafts import (
@@ -152,6 +152,9 @@ class Context(Frozen):
     resources: list[Resource] = Field(default_factory=list)
     sensitive: bool = False
     notes: str | None = None               # free text on the contact (untrusted)
+    # What every contact of this book shares (the playbook, the resources, the policy, people's verdicts):
+    # sent once in the cached system block; without it the playbook and resources go in the user message.
+    book: BookBlock | None = None
 
 
 # == decision =======================================================================================
@@ -570,8 +573,11 @@ class FollowUpAgent:
             "Plan the follow-up. Facts computed by the CRM (trusted):", _json(facts),
             "What the CRM's own checks found (trusted):", _json(checks),
             fence("\n".join(explained), "the checks explained (may quote imported names)"),
-            "The team's follow-up history (trusted, response within 7 days):",
-            "\n".join(f"- {line}" for line in playbook_summary(ctx.playbook)),
+        ]
+        if ctx.book is None:  # else the playbook travels in the book block, once for every contact
+            blocks += ["The team's follow-up history (trusted, response within 7 days):",
+                       "\n".join(f"- {line}" for line in playbook_summary(ctx.playbook))]
+        blocks += [
             "Contact and deal (imported values):",
             fence(_json({"name": ctx.name, "first_name": ctx.first_name, "title": ctx.title, "company": ctx.company,
                          "deal": ctx.deal.name if ctx.deal else None}), "contact profile"),
@@ -593,7 +599,7 @@ class FollowUpAgent:
         if ctx.touches:
             rows = "\n".join(f"{t.at:%Y-%m-%d} {t.kind}: {t.summary or ''}" for t in ctx.touches)
             blocks += ["Calls, LinkedIn messages and notes:", fence(rows, "call and note summaries")]
-        if ctx.resources:
+        if ctx.resources and ctx.book is None:  # else listed, with the same indices, in the book block
             rows = "\n".join(f"[{i}] {r.title} ({r.kind}{', ' + r.url if r.url else ''}; used by {r.uses})" for i, r in enumerate(ctx.resources))
             blocks += ["Resources you may share (send_resource: give the index):", fence(rows, "resource titles")]
         if ctx.notes:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.base import Frozen, Prompt, Proposal, ProposedAction
+from agents.base import BookBlock, Frozen, Prompt, Proposal, ProposedAction
 from agents.learning.features import ENGAGEMENT_FEATURES
 from agents.learning.prior import prior_estimate
 
@@ -146,6 +146,9 @@ class Context(Frozen):
     manual_fields: list[str] = Field(default_factory=list)
     sensitive: bool = False
     notes: str | None = None                # free text typed or imported (untrusted)
+    # What every lead of this book shares (the learned model's summary, policy, worked examples): sent
+    # in the cached system block, not in the user message; its digest is part of the fingerprint.
+    book: BookBlock | None = None
 
 
 # -- decision -----------------------------------------------------------------------------------

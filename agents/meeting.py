@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agents.base import Frozen, Prompt, Proposal, ProposedAction
+from agents.base import BookBlock, Frozen, Prompt, Proposal, ProposedAction
 from agents.commitments import extract_commitments, similar_titles, task_title, transcript_warnings
 from agents.context_records import ContentItem, DealRef, EmailItem, MeetingItem
 from agents.due_dates import add_business_days
@@ -179,6 +179,9 @@ class Context(Frozen):
     invite: InviteFacts | None = None
     brief: BriefFacts | None = None
     action_items: ActionItemFacts | None = None
+    # What every meeting job on this book shares (the team's meeting habits, the rules, the policy,
+    # people's verdicts): sent in the cached system block, not in the user message.
+    book: BookBlock | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Context:

@@ -8,9 +8,10 @@ of "the model refused". The reply is validated against the pydantic model afterw
 `reason()` (structured outputs move numeric bounds into descriptions, so the API alone does not
 enforce them).
 
-The system prompt goes as one text block marked `cache_control: ephemeral` (`system_blocks`): every
-decision of an agent shares it, so repeated runs read it from the prompt cache once it reaches the
-model's cacheable minimum (agents.llm.caching). Retries with backoff on
+The instructions and the context's book block (the learned model's summary, the policy, worked
+examples) go as system blocks marked `cache_control: ephemeral` (`system_blocks`): every decision
+of an agent on one book shares them, so after the first request of a run they are read from the
+prompt cache once they reach the model's cacheable minimum (agents.llm.caching). Retries with backoff on
 408/409/429/5xx/529 and the timeout are the SDK's own (`max_retries`, `timeout` from settings).
 """
 from __future__ import annotations
@@ -48,18 +49,31 @@ def output_config(decision_model: type[BaseModel]) -> dict[str, Any]:
     return {"format": {"type": "json_schema", "schema": anthropic.transform_schema(decision_model)}}
 
 
-def system_blocks(system: str, decision_model: type[BaseModel], model: str) -> list[dict[str, Any]]:
-    """The stable part of every request of an agent, as one block marked for the prompt cache.
+SCHEMA_LEAD = "\n\nThe reply is one JSON object that follows this JSON Schema:\n"
 
-    The instructions, and the output schema written out after them when that lifts the block to
-    the model's cacheable minimum: a cached prefix is read at a tenth of the input price, while a
-    prefix under the minimum is never cached, so the schema would only add full-price tokens.
-    The per-subject part (the context) goes in the user message after it.
+
+def system_blocks(
+    system: str, decision_model: type[BaseModel], model: str, book: str | None = None
+) -> list[dict[str, Any]]:
+    """The stable part of every request of an agent on one book, marked for the prompt cache.
+
+    First block: the instructions, with the output schema written out after them when that lifts
+    the stable prefix to the model's cacheable minimum (a cached prefix is read at a tenth of the
+    input price, while a prefix under the minimum is never cached, so the schema would only add
+    full-price tokens). Second block, when the context carries one: the book block (the learned
+    model's summary, the policy, worked examples; agents.llm.book), the same for every subject of
+    the run. Both are marked: the last mark caches the whole prefix, the first lets a new book
+    block still read the instructions when they reach the minimum alone. The per-subject part
+    (the context) goes in the user message after them.
     """
     schema = json.dumps(output_config(decision_model)["format"]["schema"], sort_keys=True, separators=(",", ":"))
-    stable = f"{system}\n\nThe reply is one JSON object that follows this JSON Schema:\n{schema}"
-    text = stable if estimate_tokens(stable) >= min_cacheable_tokens(model) else system
-    return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
+    with_schema = f"{system}{SCHEMA_LEAD}{schema}"
+    stable_tokens = estimate_tokens(with_schema) + (estimate_tokens(book) if book else 0)
+    first = with_schema if stable_tokens >= min_cacheable_tokens(model) else system
+    blocks = [{"type": "text", "text": first, "cache_control": {"type": "ephemeral"}}]
+    if book:
+        blocks.append({"type": "text", "text": book, "cache_control": {"type": "ephemeral"}})
+    return blocks
 
 
 def _usage(raw: Any) -> Usage:
@@ -114,13 +128,17 @@ def call(
     user: str,
     decision_model: type[BaseModel],
     max_tokens: int = DEFAULT_MAX_TOKENS,
+    book: str | None = None,
 ) -> ModelReply:
-    """One Messages API call; raises ProviderFailure with a clear message when nothing usable came back."""
+    """One Messages API call; raises ProviderFailure with a clear message when nothing usable came back.
+
+    `book`: the rendered book block (agents.llm.book), sent after the instructions in the system.
+    """
     try:
         message = client.messages.create(
             model=model,
             max_tokens=max_tokens,
-            system=system_blocks(system, decision_model, model),
+            system=system_blocks(system, decision_model, model, book),
             messages=[{"role": "user", "content": user}],
             output_config=output_config(decision_model),  # type: ignore[arg-type]
         )

@@ -6,7 +6,8 @@ output checks and proposals are the same code:
 
 1. capture: `reason()` runs with a client whose `messages.create` records the request instead of
    sending it (a subject routed offline, over budget or sensitive comes back decided, no call);
-2. submit the recorded requests as one batch, poll until it ends, read the results (JSON Lines);
+2. submit the recorded requests as one batch (several when they pass the API's limits on one),
+   poll until they end, read the results (JSON Lines);
 3. replay: `reason()` runs again with a client that returns the batch's message for that subject.
 
 An item the batch did not answer (errored, expired, or the batch could not be read) is left to the
@@ -14,6 +15,7 @@ caller's synchronous path, which retries it or decides it offline as any single 
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -62,6 +64,27 @@ class ReplayClient:
         return self
 
 
+# The API's limits on one batch: 100,000 requests and 256 MB of request body; kept under with room
+# for the envelope around the items (a book block rides in every item, so a large book hits the size first).
+MAX_BATCH_REQUESTS = 100_000
+MAX_BATCH_BYTES = 200 * 2**20
+
+
+def split(requests: dict[str, dict[str, Any]], *, max_requests: int = MAX_BATCH_REQUESTS,
+          max_bytes: int = MAX_BATCH_BYTES) -> list[dict[str, dict[str, Any]]]:
+    """The requests in groups that each fit in one batch, in their order."""
+    groups: list[dict[str, dict[str, Any]]] = [{}]
+    size = 0
+    for cid, params in requests.items():
+        item = len(json.dumps({"custom_id": cid, "params": params}, default=str).encode())
+        if groups[-1] and (len(groups[-1]) >= max_requests or size + item > max_bytes):
+            groups.append({})
+            size = 0
+        groups[-1][cid] = params
+        size += item
+    return [g for g in groups if g]
+
+
 def run_batch(
     client: anthropic.Anthropic,
     requests: dict[str, dict[str, Any]],
@@ -69,25 +92,36 @@ def run_batch(
     poll_s: float,
     stop: threading.Event | None = None,
     deadline: float | None = None,
+    max_requests: int = MAX_BATCH_REQUESTS,
+    max_bytes: int = MAX_BATCH_BYTES,
 ) -> dict[str, anthropic.types.Message]:
-    """Submit `requests` (custom_id -> Messages params), wait for the batch to end, return the answered ones.
+    """Submit `requests` (custom_id -> Messages params), wait for the batches to end, return the answered ones.
 
-    Returns only succeeded items; an empty dict when the batch did not end before `deadline`
-    (a monotonic time) or a stop request (the batch is then cancelled).
+    More requests than one batch may hold go as several batches, all submitted before the first
+    poll. Returns only succeeded items; nothing from a batch that did not end before `deadline`
+    (a monotonic time) or a stop request (it is then cancelled).
     """
-    batch = client.messages.batches.create(
-        requests=[{"custom_id": cid, "params": params} for cid, params in requests.items()])  # type: ignore[list-item]
-    while batch.processing_status != "ended":
+    pending = [client.messages.batches.create(
+        requests=[{"custom_id": cid, "params": params} for cid, params in group.items()])  # type: ignore[list-item]
+        for group in split(requests, max_requests=max_requests, max_bytes=max_bytes)]
+    ended = []
+    while pending:
+        still = [b for b in pending if b.processing_status != "ended"]
+        ended += [b for b in pending if b.processing_status == "ended"]
+        if not still:
+            break
         if (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() + poll_s > deadline):
-            try:
-                client.messages.batches.cancel(batch.id)
-            except anthropic.APIError:
-                pass  # it ends on its own within 24 hours; nothing of it is used
-            return {}
+            for batch in still:
+                try:
+                    client.messages.batches.cancel(batch.id)
+                except anthropic.APIError:
+                    pass  # it ends on its own within 24 hours; nothing of it is used
+            break
         (stop or threading.Event()).wait(poll_s)
-        batch = client.messages.batches.retrieve(batch.id)
+        pending = [client.messages.batches.retrieve(b.id) for b in still]
     answered: dict[str, anthropic.types.Message] = {}
-    for item in client.messages.batches.results(batch.id):
-        if item.result.type == "succeeded":
-            answered[item.custom_id] = item.result.message
+    for batch in ended:
+        for item in client.messages.batches.results(batch.id):
+            if item.result.type == "succeeded":
+                answered[item.custom_id] = item.result.message
     return answered

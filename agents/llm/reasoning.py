@@ -3,7 +3,10 @@
 Steps, in order (see agents/llm/__init__.py for the contract):
 1. route: requested provider -> privacy (sensitive never leaves) -> daily budget -> availability;
 2. decide: the offline reasoner, or the model with the agent's prompt and its Decision schema
-   enforced, the reply validated again against the pydantic model (unknown keys rejected);
+   enforced, the reply validated again against the pydantic model (unknown keys rejected). The
+   model is the tier's the context needs (`routing.tier_of`: the agent's `tier_for(ctx)`, else its
+   class tier); the context's book block, when it has one (agents.llm.book), goes after the
+   instructions in the cached system block, the context itself in the user message;
 3. propose: `agent.proposals(ctx, decision)`: actions come from agent code, never from the reply;
 4. assess: each proposal's confidence combined with evidence (agents.llm.confidence).
 Any failure on the way returns a failed envelope with no proposals: nothing half-made ever
@@ -30,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from agents.base import DecisionEnvelope, Proposal, Usage
 from agents.llm import anthropic_provider, offline_provider, ollama_provider
+from agents.llm.book import book_of, context_snapshot, render_book
 from agents.llm.breaker import BREAKERS, breaker_key
 from agents.llm.confidence import ApprovalStats, AssessedProposal, combine_confidence, weakest_approval_rate
 from agents.llm.fence import SYSTEM_DATA_RULE
@@ -39,7 +43,7 @@ from agents.llm.output_checks import reply_problems
 from agents.llm.pricing import cost_usd
 from agents.llm.privacy import PrivacyScreen
 from agents.llm.reply import ModelReply, ProviderFailure
-from agents.llm.routing import Route, choose_route, model_for
+from agents.llm.routing import Route, choose_route, model_for, tier_of
 from crm_core.settings import Settings, get_settings
 
 ClientFactory = Callable[[str, Settings], Any]
@@ -166,14 +170,17 @@ def _call_model(
 ) -> ModelReply:
     system = system_prompt(agent)
     user = agent.render(ctx)
+    block = book_of(ctx)
+    book = render_book(block) if block is not None else None
     max_tokens = int(getattr(agent, "max_tokens", anthropic_provider.DEFAULT_MAX_TOKENS))
     if route.provider == "anthropic":
-        model = model_for(agent.tier, settings)
+        model = model_for(tier_of(agent, ctx), settings)
         client = client_factory("anthropic", settings) if client_factory else anthropic_provider.build_client(settings)
         if (limits.timeout_s, limits.max_retries) != (settings.llm_timeout_s, settings.llm_max_retries):
             client = client.with_options(timeout=limits.timeout_s, max_retries=limits.max_retries)
         return anthropic_provider.call(
-            client, model=model, system=system, user=user, decision_model=agent.Decision, max_tokens=max_tokens
+            client, model=model, system=system, user=user, decision_model=agent.Decision, max_tokens=max_tokens,
+            book=book,
         )
     if route.provider == "ollama":
         client = client_factory("ollama", settings) if client_factory else ollama_provider.build_client(settings)
@@ -181,7 +188,7 @@ def _call_model(
             return ollama_provider.call(
                 client,
                 model=settings.ollama_model,
-                system=system,
+                system=f"{system}\n\n{book}" if book else system,
                 user=user,
                 decision_model=agent.Decision,
                 max_retries=limits.max_retries,
@@ -207,12 +214,12 @@ def _priced(provider: str, model: str, requested_model: str, usage: Usage, notes
 
 
 def _guard(
-    route: Route, agent: Any, settings: Settings, deadline: float | None, notes: list[str]
+    route: Route, agent: Any, ctx: BaseModel, settings: Settings, deadline: float | None, notes: list[str]
 ) -> tuple[Route, CallLimits | None, bool]:
     """The route after the breaker and the deadline, with the limits of the call it allows."""
     if route.provider == "offline":
         return route, None, False
-    model = model_for(agent.tier, settings) if route.provider == "anthropic" else settings.ollama_model
+    model = model_for(tier_of(agent, ctx), settings) if route.provider == "anthropic" else settings.ollama_model
     admission = BREAKERS.admit(breaker_key(route.provider, model), threshold=settings.llm_breaker_failures,
                                cooldown_s=settings.llm_breaker_cooldown_s)
     offline = route.model_copy(update={"provider": "offline"})
@@ -270,18 +277,18 @@ def reason(
     notes.extend(route.notes)
     if privacy is not None:
         notes.extend(privacy.notes(remote=route.requested == "anthropic"))
-    route, limits, probe = _guard(route, agent, settings, deadline, notes)
+    route, limits, probe = _guard(route, agent, ctx, settings, deadline, notes)
 
     base: dict[str, Any] = {
         "agent": agent.name,
         "prompt_version": agent.prompt.version,
         "provider": route.provider,
         "is_local": route.provider != "anthropic",
-        "context_snapshot": ctx.model_dump(mode="json"),
+        "context_snapshot": context_snapshot(ctx),  # the book block by version and digest
         "context_hash": fingerprint(agent.name, ctx),  # what the decision depends on (agents.llm.fingerprint)
     }
     model = requested_model = OFFLINE_MODEL if route.provider == "offline" else (
-        model_for(agent.tier, settings) if route.provider == "anthropic" else settings.ollama_model
+        model_for(tier_of(agent, ctx), settings) if route.provider == "anthropic" else settings.ollama_model
     )
     usage = Usage()
 

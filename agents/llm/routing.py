@@ -10,7 +10,7 @@ Order of the rules, each one only ever moving a decision toward a more local pro
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,6 +35,18 @@ def model_for(tier: Literal["small", "mid", "large"], settings: Settings) -> str
         return {"small": settings.model_small, "mid": settings.model_mid, "large": settings.model_large}[tier]
     except KeyError:
         raise UserError(f"agent model tier {tier!r} is not one of small, mid, large") from None
+
+
+def tier_of(agent: Any, ctx: BaseModel | None = None) -> Literal["small", "mid", "large"]:
+    """The tier one decision runs on: the agent's `tier_for(ctx)` when it has one, else its class tier.
+
+    The smallest model that does the task: most decisions are one subject's; a context that needs
+    multi-step work over many records (the pipeline's whole-pipeline review) asks for more.
+    """
+    hook = getattr(agent, "tier_for", None)
+    if ctx is not None and callable(hook):
+        return hook(ctx)
+    return agent.tier
 
 
 def choose_route(

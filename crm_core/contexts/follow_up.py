@@ -35,6 +35,7 @@ from agents.context_records import ContentItem, DealRef, EmailItem, MeetingItem
 from agents.follow_up import Context, PendingItem, Resource, ResponsePattern, TouchItem
 from agents.response_playbook import PLAYBOOK_DAYS, RESPONSE_DAYS, Playbook, TouchEvent, learn_playbook, run_state
 from agents.working_hours import RepHours, TimeHistogram, histogram
+from crm_core.contexts.book_follow_up import follow_up_block
 from crm_core.contexts.reading import chunks, payload_text
 from crm_core.models import (
     Account,
@@ -630,6 +631,7 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
     owners = {u.id: u for u in session.scalars(select(User))}
     touches = last_touches(session, known, as_of)
     pending = pending_items(session, known, as_of, deals)
+    book = follow_up_block(session, prepared, as_of=as_of) if contacts else None
     contexts = []
     for cid in ids:
         contact = contacts.get(cid)
@@ -676,6 +678,7 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
             sensitive=bool(contact.sensitive or (contact.account is not None and contact.account.sensitive)
                            or (deal is not None and deal.account_id in sensitive_accounts)),
             notes=contact.notes[:2000] if contact.notes else None,
+            book=book,
         ))
     return contexts
 

@@ -38,6 +38,7 @@ from agents.learning.scorer import LeadScorer
 from agents.learning.timeline import OutcomeTimeline
 from agents.learning.training import learnable
 from crm_core import clock
+from crm_core.contexts.book_lead_scoring import lead_scoring_block
 from crm_core.contexts.lead_book import contacts_by_id, load_book, load_records, raw_outcomes, segments
 from crm_core.contexts.reading import chunks
 from crm_core.learning import (
@@ -243,6 +244,7 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
     seniors = sorted((r for r in reps.values() if r.is_senior), key=lambda r: (r.open_tasks, r.id))
     tasks = _open_tasks(session, list(records), as_of)
     previous = _previous_scores(session, contacts, as_of)
+    book = lead_scoring_block(session, prepared, as_of=as_of) if records else None
     contexts = []
     for cid in ids:
         record = records.get(cid)
@@ -291,5 +293,6 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
             manual_fields=[str(f) for f in (contact.manual_fields or [])],
             sensitive=bool(contact.sensitive or (account is not None and account.sensitive)),
             notes=contact.notes,
+            book=book,
         ))
     return contexts

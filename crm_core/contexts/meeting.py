@@ -48,6 +48,7 @@ from agents.meeting import (
     TaskRef,
 )
 from agents.working_hours import Interval, histogram
+from crm_core.contexts.book_meeting import meeting_block
 from crm_core.contexts.follow_up import (
     OUTCOMES,
     PENDING,
@@ -480,6 +481,9 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime, prep
             contexts.append(_brief(session, meeting, look))
         elif meeting.ends_at <= as_of and (meeting.transcript or "").strip():
             contexts.append(_action_items(session, meeting, look))
+    if contexts:
+        book = meeting_block(session, as_of=as_of)
+        contexts = [c.model_copy(update={"book": book}) for c in contexts]
     return contexts
 
 

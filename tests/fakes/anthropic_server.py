@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -29,7 +31,8 @@ from agents.llm.caching import estimate_tokens, min_cacheable_tokens
 from tests.fakes import LoggedRequest, Responder, ScriptedServer, Step, hang
 
 __all__ = [
-    "FakeAnthropicServer", "LoggedRequest", "error", "fake_anthropic", "forget_cache", "hang", "reply_json", "reply_text",
+    "FakeAnthropicServer", "LoggedRequest", "age_cache", "error", "fake_anthropic", "forget_cache", "hang", "reply_json",
+    "reply_text",
     "request_usage", "usage_block",
 ]
 
@@ -76,40 +79,61 @@ def reply_text(
 def request_usage(req: LoggedRequest, *, output_tokens: int = 40) -> dict[str, int]:
     """Usage as the real API reports it for this request (a reply scripted without its own numbers).
 
-    The prefix up to the last system block marked `cache_control` is cached only when it reaches
-    the model's minimum (agents.llm.caching); then the first request with that prefix writes it
-    (cache_creation_input_tokens) and later ones read it (cache_read_input_tokens), and
-    input_tokens counts only what follows. Token counts are estimates (4 characters a token).
+    Each system block marked `cache_control` is a breakpoint; the prefix up to a breakpoint can be
+    cached only when it reaches the model's minimum (agents.llm.caching). The longest marked prefix
+    seen before, within the cache's lifetime (`CACHE_TTL_S`, refreshed by each use), is read
+    (cache_read_input_tokens); the rest of the prefix up to the last breakpoint is written
+    (cache_creation_input_tokens), when that prefix reaches the minimum; input_tokens counts the
+    rest: what follows the last breakpoint, or everything when nothing could be cached. Token
+    counts are estimates (4 characters a token).
     """
     body = req.body if isinstance(req.body, dict) else {}
     model = str(body.get("model", ""))
     system = body.get("system") or []
     blocks = [{"type": "text", "text": system}] if isinstance(system, str) else list(system)
+    texts = [str(b.get("text", "")) if isinstance(b, dict) else "" for b in blocks]
     marked = [i for i, b in enumerate(blocks) if isinstance(b, dict) and b.get("cache_control")]
-    prefix = "".join(str(b.get("text", "")) for b in blocks[: marked[-1] + 1]) if marked else ""
-    rest = "".join(str(b.get("text", "")) for b in blocks[marked[-1] + 1 if marked else 0:])
     # The output_config schema is left out of the estimate: how the API counts it is not documented.
-    rest += json.dumps(body.get("messages", []))
-    prefix_tokens, rest_tokens = estimate_tokens(prefix), estimate_tokens(rest)
-    if not prefix or prefix_tokens < min_cacheable_tokens(model):
-        return usage_block(prefix_tokens + rest_tokens, output_tokens)
-    key = hashlib.sha256(f"{model}\x00{prefix}".encode()).hexdigest()
+    messages = json.dumps(body.get("messages", []))
+    total = estimate_tokens("".join(texts) + messages)
+    minimum = min_cacheable_tokens(model)
+    prefixes = [("".join(texts[: i + 1])) for i in marked]
+    cacheable = [p for p in prefixes if p and estimate_tokens(p) >= minimum]
+    if not cacheable or estimate_tokens(prefixes[-1]) < minimum:
+        return usage_block(total, output_tokens)
+    now = _now()
+    keys = {p: hashlib.sha256(f"{model}\x00{p}".encode()).hexdigest() for p in cacheable}
     with _CACHE_LOCK:
-        seen = key in _SEEN_PREFIXES
-        _SEEN_PREFIXES.add(key)
-    return usage_block(rest_tokens, output_tokens, cache_read=prefix_tokens if seen else 0,
-                       cache_write=0 if seen else prefix_tokens)
+        hit = next((p for p in reversed(cacheable) if now - _SEEN_PREFIXES.get(keys[p], -math.inf) <= CACHE_TTL_S), "")
+        for p in cacheable:
+            _SEEN_PREFIXES[keys[p]] = now
+    read = estimate_tokens(hit) if hit else 0
+    written = estimate_tokens(prefixes[-1]) - read
+    return usage_block(total - read - written, output_tokens, cache_read=read, cache_write=written)
 
 
-# Prefixes the fake API has cached (process-wide, like the real cache is account-wide; tests that
-# need a cold cache call forget_cache()).
-_SEEN_PREFIXES: set[str] = set()
+# Prefixes the fake API has cached, with when each was last used (process-wide, like the real cache
+# is account-wide; tests that need a cold cache call forget_cache(), and age_cache() lets time pass).
+CACHE_TTL_S = 300.0  # the 5-minute lifetime of an ephemeral cache entry, refreshed by each read
+_SEEN_PREFIXES: dict[str, float] = {}
 _CACHE_LOCK = threading.Lock()
+_CLOCK_OFFSET = [0.0]
+
+
+def _now() -> float:
+    return time.monotonic() + _CLOCK_OFFSET[0]
 
 
 def forget_cache() -> None:
     with _CACHE_LOCK:
         _SEEN_PREFIXES.clear()
+        _CLOCK_OFFSET[0] = 0.0
+
+
+def age_cache(seconds: float) -> None:
+    """Let `seconds` pass for the fake cache: entries not used since expire past CACHE_TTL_S."""
+    with _CACHE_LOCK:
+        _CLOCK_OFFSET[0] += seconds
 
 
 def reply_json(obj: Any, **kwargs: Any) -> Responder:
