@@ -11,6 +11,7 @@ from auth_helpers import add_user, sign_in
 from crm_core import clock
 from crm_core.db import unit_of_work
 from crm_core.models import Decision
+from crm_core.oversight.wording import agent_label
 from crm_core.services.llm_costs import decision_costs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,6 @@ def test_the_agents_page_shows_the_cost_per_decision(store):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     table = next(d.value for d in at.dataframe if "Cost per decision" in d.value.columns)
-    row = table[table["Agent"] == "follow up"].iloc[0]
+    row = table[table["Agent"] == agent_label("follow_up")].iloc[0]
     assert row["Model"] == "claude-sonnet-5-5 (mid)" and row["Decisions"] == 2
     assert row["Cost per decision"] == "$0.0080" and row["Read from the prompt cache"] == "30%"
