@@ -173,6 +173,34 @@ def _reusable(session, agent_name: str, digest: str) -> Decision | None:
     return None if newer is not None else hit
 
 
+REUSE_REASON = "nothing it depends on changed since its last decision"
+
+
+def _record_reuse(session, agent_name: str, reused: list[Decision], as_of: datetime) -> None:
+    """One audit row for every subject of a run whose last decision stands, not one row per subject.
+
+    Its details list each subject with the decision that stands, by subject type:
+    {"contact": [[subject_id, decision_id], ...]} (see `reused_in`). A run about one subject (a
+    scheduler job after an event) names that decision, so the record's own history shows it.
+    """
+    from crm_core import oversight  # imported where used, as run_agent does
+
+    by_type: dict[str, list[list[int]]] = {}
+    for decision in reused:
+        by_type.setdefault(decision.subject_type, []).append([decision.subject_id, decision.id])
+    oversight.record(session, "decision.reused", actor=f"agent:{agent_name}",
+                     decision=reused[0] if len(reused) == 1 else None,
+                     reason=REUSE_REASON, count=len(reused), reused=by_type, as_of=as_of)
+
+
+def reused_in(details: dict[str, Any], subject_type: str, subject_id: int) -> int | None:
+    """The decision a `decision.reused` row says still stands for this subject, else None."""
+    for sid, decision_id in (details.get("reused") or {}).get(subject_type) or []:
+        if sid == subject_id:
+            return decision_id
+    return None
+
+
 def _decide_in_batch(
     todo: list[tuple[str, SubjectOutcome, BaseModel, Any, str]],
     decide: Callable[[BaseModel, Any, Callable[..., Any] | None], DecisionEnvelope],
@@ -247,6 +275,7 @@ def run_agent(
     control = control or _AMBIENT.get() or RunControl(deadline_s=get_settings().llm_run_deadline_s or None)
     result = RunResult(agent=agent_name, as_of=as_of, provider=provider)
     todo: list[tuple[str, SubjectOutcome, BaseModel, Any, str]] = []
+    reused_here: list[Decision] = []
     for index, (ctx, screen) in enumerate(screened):
         key = _subject_key(agent_name, ctx, index)
         outcome = SubjectOutcome(subject_key=key, withheld=len(screen.withheld))
@@ -258,17 +287,18 @@ def run_agent(
             ctx = agent.gather_outside(ctx)  # outside sources (an HTTP API) are asked here, never by a context builder
         digest = fingerprint(agent_name, ctx)
         if skip_unchanged:
-            with unit_of_work() as session:
+            with unit_of_work(readonly=True) as session:
                 reused = _reusable(session, agent_name, digest)
-                if reused is not None:
-                    # No model call: the last decision stands, and the subject's history says why.
-                    oversight.record(session, "decision.reused", actor=f"agent:{agent_name}", decision=reused,
-                                     fingerprint=digest, reason="nothing it depends on changed since this decision",
-                                     as_of=as_of)
-                    outcome.skipped = "context unchanged since the last decision"
-                    outcome.reused_decision_id = reused.id
-                    continue
+            if reused is not None:
+                # No model call: the last decision stands (one audit row for the run says so, below).
+                outcome.skipped = "context unchanged since the last decision"
+                outcome.reused_decision_id = reused.id
+                reused_here.append(reused)
+                continue
         todo.append((key, outcome, ctx, screen, digest))
+    if reused_here:
+        with unit_of_work() as session:
+            _record_reuse(session, agent_name, reused_here, as_of)
 
     def decide(ctx: BaseModel, screen: Any, factory: Callable[..., Any] | None) -> DecisionEnvelope:
         return reason(agent, ctx, provider=provider, approval_stats=approval_stats, budget_exhausted=budget_spent,

@@ -8,6 +8,7 @@ Claiming is one atomic statement per back-end:
 A claim is a lease: a worker killed mid-job stops renewing it, the lease expires, and the next
 claim takes the job again. Handlers must therefore be idempotent (agent runs pass the job id as
 idempotency key, so a redone job stores and executes its decision once).
+An enqueue also wakes idle workers (`crm_core.wakeups`); a worker that misses it claims on its poll.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm_core import clock
+from crm_core import clock, wakeups
 from crm_core.models import Job, JobStatus, Lock
 
 BACKOFF_BASE_SECONDS = 5
@@ -50,6 +51,8 @@ def enqueue(
     )
     session.add(job)
     session.flush()
+    if job.run_after <= clock.now():
+        wakeups.announce(session, kind)  # idle workers claim it now, not at their next poll
     return job.id
 
 

@@ -70,8 +70,13 @@ class Settings(BaseSettings):
     competitors: str = ""
     job_lease_seconds: int = 120
     # Events for one subject within this many seconds of its last decision (or while its job waits
-    # or runs) fold into one follow-up decision once the subject has been quiet this long.
+    # or runs) fold into one follow-up decision once the subject has been quiet this long; a subject
+    # decided less than six times this long ago gets its next decision no sooner than that
+    # (agents.scheduler.planners.enqueue_coalesced). 0 = no coalescing.
     coalesce_seconds: float = 5.0
+    # An idle worker checks this often for a sign of new work (a queued job, a new activity) and
+    # starts at once instead of at its next poll (crm_core.wakeups); 0 = poll only.
+    wake_check_seconds: float = 0.05
     job_max_attempts: int = 5
 
     # Imports and reporting. Mappings saved from the Import page go here (the shipped ones in

@@ -20,7 +20,7 @@ from agents.llm.fingerprint import fingerprint
 from agents.pipeline import Context as DealContext
 from agents.pipeline import CurrentFlag, RiskEstimate
 from agents.registry import get_agent
-from agents.runner import run_agent
+from agents.runner import reused_in, run_agent
 from crm_core import clock
 from crm_core.contexts import builder
 from crm_core.db import unit_of_work
@@ -95,10 +95,11 @@ def test_a_repeat_run_with_no_new_data_calls_the_model_for_almost_no_one(answeri
     assert calls_again <= 0.05 * len(again.outcomes)
     assert "unchanged since the last decision" in again.summary()
     with unit_of_work(readonly=True) as s:
-        reused = s.scalars(select(AuditEntry).where(AuditEntry.event == "decision.reused")).all()
-        assert len(reused) == len(skipped)
-        assert {e.decision_id for e in reused} == {o.reused_decision_id for o in skipped}
-        assert all("nothing it depends on changed" in e.details["reason"] for e in reused)
+        # One audit row for the run, not one per skipped lead; its details name each lead's standing decision.
+        [reused] = s.scalars(select(AuditEntry).where(AuditEntry.event == "decision.reused")).all()
+        assert reused.details["count"] == len(skipped) and "nothing it depends on changed" in reused.details["reason"]
+        assert {reused_in(reused.details, "contact", int(o.subject_key.rsplit(":", 1)[1])) for o in skipped} == \
+            {o.reused_decision_id for o in skipped}
         # No new decision rows for the skipped subjects.
         assert s.scalar(select(func.count()).select_from(Decision).where(Decision.agent == "lead_scoring")) == \
             len(first.decision_ids) + len(again.decision_ids)
@@ -193,6 +194,11 @@ def test_a_bulk_run_goes_through_a_batch_at_half_price_with_the_synchronous_deci
     later = answering.requests[sync_calls:] if len(answering.requests) >= sync_calls else []
     posts = [r for r in answering.requests if r.path == "/v1/messages/batches" and r.method == "POST"]
     assert len(posts) == 1 and len(posts[0].body["requests"]) == sync_calls
+    # Each item carries the same system blocks as the synchronous requests: the book block included.
+    item_systems = {json.dumps(i["params"]["system"]) for i in posts[0].body["requests"]}
+    sync_systems = {json.dumps(r.body["system"]) for r in answering.message_requests[:sync_calls]}
+    assert len(item_systems) == 1 and item_systems == sync_systems
+    assert "About this team's book of leads" in json.loads(item_systems.pop())[-1]["text"]
     singles = [r for r in later if r.path == "/v1/messages"]
     assert len(singles) == 1  # the errored item, retried on its own
     assert _CONTACT.search(json.dumps(singles[0].body["messages"])).group(1) == str(flaky)

@@ -52,11 +52,25 @@ def _run_due(worker: str = "w") -> int:
         ran += 1
 
 
-def test_the_first_event_runs_at_once_and_a_burst_after_it_folds_into_one_follow_up(store, monkeypatch):
+HOLD = 5 * planners.MAX_FOLD_WINDOWS  # seconds, with CRM_COALESCE_SECONDS=5
+
+
+def _one_contact(monkeypatch, *, decided_at_t0: bool) -> int:
+    """A contact with a 5-second window; with `decided_at_t0`, its first event was decided at T0."""
     monkeypatch.setenv("CRM_COALESCE_SECONDS", "5")
     [a] = _contacts(1)
     with clock.frozen_at(T0):
         _plan()  # the cursor starts at the end of history
+        if decided_at_t0:
+            _event(a)
+            _plan()
+            _run_due()
+    return a
+
+
+def test_the_first_event_runs_at_once_and_a_burst_after_it_folds_into_one_follow_up(store, monkeypatch):
+    a = _one_contact(monkeypatch, decided_at_t0=False)
+    with clock.frozen_at(T0):
         _event(a)
         _plan()
     [first] = _jobs(a)
@@ -74,26 +88,49 @@ def test_the_first_event_runs_at_once_and_a_burst_after_it_folds_into_one_follow
     jobs = _jobs(a)
     assert len(jobs) == 2  # one follow-up for the three
     follow_up = jobs[1]
-    assert follow_up.run_after == T0 + timedelta(seconds=3 + 5)  # five quiet seconds after the last event
-    with clock.frozen_at(T0 + timedelta(seconds=7)):
-        assert _run_due() == 0  # not quiet long enough yet
-    with clock.frozen_at(T0 + timedelta(seconds=8)):
+    assert follow_up.run_after == T0 + timedelta(seconds=HOLD)  # a busy contact: one decision per hold
+    with clock.frozen_at(T0 + timedelta(seconds=HOLD - 1)):
+        assert _run_due() == 0
+    with clock.frozen_at(T0 + timedelta(seconds=HOLD)):
         assert _run_due() == 1
-    # Quiet for longer than the window: the next event is decided at once again.
-    with clock.frozen_at(T0 + timedelta(seconds=30)):
+    # Not decided for longer than the hold: the next event is decided at once again.
+    with clock.frozen_at(T0 + timedelta(seconds=2 * HOLD + 1)):
         _event(a)
         _plan()
-    assert _jobs(a)[-1].run_after == T0 + timedelta(seconds=30)
+    assert _jobs(a)[-1].run_after == T0 + timedelta(seconds=2 * HOLD + 1)
+
+
+def test_a_follow_up_waits_for_a_quiet_window_after_the_last_event(store, monkeypatch):
+    a = _one_contact(monkeypatch, decided_at_t0=True)
+    # Events keep coming near the end of the hold: the follow-up waits for five quiet seconds,
+    # but never more than MAX_FOLD_WINDOWS windows after it was queued.
+    for second in (HOLD - 4, HOLD - 1, HOLD + 2):
+        with clock.frozen_at(T0 + timedelta(seconds=second)):
+            _event(a)
+            _plan()
+    follow_up = _jobs(a)[-1]
+    assert follow_up.run_after == T0 + timedelta(seconds=HOLD + 2 + 5)
+    assert follow_up.run_after <= follow_up.created_at + timedelta(seconds=HOLD)
+
+
+def test_a_lead_browsing_a_page_every_ten_seconds_is_decided_at_once_then_at_most_once_per_hold(store, monkeypatch):
+    a = _one_contact(monkeypatch, decided_at_t0=False)
+    runs: list[float] = []
+    for tick in range(0, 121):  # a page every ten seconds for a minute, then quiet
+        with clock.frozen_at(T0 + timedelta(seconds=tick)):
+            if tick % 10 == 0 and tick <= 60:
+                _event(a)
+            _plan()
+            if _run_due():
+                runs.append(tick)
+    assert runs[0] == 0  # the first page: at once
+    assert all(later - earlier >= HOLD for earlier, later in zip(runs, runs[1:], strict=False))
+    assert runs[-1] <= 60 + HOLD  # the last page is decided at most a hold after it
+    assert len(runs) <= 3  # seven pages; a 5 s window alone folds no ten-second gap: seven decisions
 
 
 def test_a_contact_that_never_goes_quiet_is_still_decided(store, monkeypatch):
-    monkeypatch.setenv("CRM_COALESCE_SECONDS", "5")
-    [a] = _contacts(1)
-    with clock.frozen_at(T0):
-        _plan()
-        _event(a)
-        _plan()
-        _run_due()
+    a = _one_contact(monkeypatch, decided_at_t0=True)
     for second in range(1, 60):  # an event every second for a minute
         with clock.frozen_at(T0 + timedelta(seconds=second)):
             _event(a)

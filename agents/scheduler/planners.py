@@ -117,8 +117,15 @@ def enqueue_coalesced(session: Session, agent: str, subject_type: str, subject_i
     - Its job still waits: it will read the newest data when it runs, so the event folds into it;
       a follow-up waiting for the subject to go quiet waits `window` past this event (at most
       MAX_FOLD_WINDOWS windows after it was queued, so a busy subject is still decided).
-    - Its job runs, or finished less than `window` ago: a follow-up is queued for when the subject
-      has been quiet for `window`; events until then fold into it.
+    - Its job runs, or started less than MAX_FOLD_WINDOWS windows ago (30 s by default): the
+      subject is busy (a lead reading a page every few seconds, a thread of replies). A follow-up
+      is queued for that many windows after the job started, and at least `window` after this
+      event; events until then fold into it. So a busy subject is decided at its first event and
+      at most once per MAX_FOLD_WINDOWS windows after it, and its last events at most that long
+      after they arrive: with a window of a few seconds a browsing session one page every ten
+      seconds would otherwise be a decision per page.
+    - Its job finished less than `window` ago (a job that ran longer than the hold): a follow-up
+      for when the subject has been quiet for `window`.
     """
     key = f"{agent}:{subject_type}:{subject_id}"
     now = clock.now()
@@ -129,9 +136,14 @@ def enqueue_coalesced(session: Session, agent: str, subject_type: str, subject_i
         if latest.run_after > now:
             latest.run_after = max(latest.run_after, min(now + window, latest.created_at + window * MAX_FOLD_WINDOWS))
         return None
-    recent = latest is not None and (
-        latest.status == JobStatus.RUNNING or (latest.finished_at is not None and now - latest.finished_at < window))
-    run_after = now + window if recent else now
+    hold = window * MAX_FOLD_WINDOWS
+    started = latest.started_at if latest is not None and latest.status in (JobStatus.RUNNING, JobStatus.DONE) else None
+    run_after = now
+    if started is not None and now - started < hold:
+        run_after = max(now + window, started + hold)
+    elif latest is not None and (
+            latest.status == JobStatus.RUNNING or (latest.finished_at is not None and now - latest.finished_at < window)):
+        run_after = now + window
     return jobqueue.enqueue(session, AGENT_JOB, payload={"agent": agent, "subject_ids": [subject_id]},
                             dedupe_key=key, run_after=run_after)
 
