@@ -53,12 +53,18 @@ def day_one_template(tmp_path_factory) -> tuple[Path, int]:
     return _TEMPLATE["day_one"]
 
 
-@pytest.fixture
-def day_one(day_one_template, tmp_path, monkeypatch) -> DayOne:
-    template, queued = day_one_template
+def use_copy_of(template: Path, tmp_path: Path, monkeypatch) -> str:
+    """A test's own copy of a built store, made the configured one; returns its URL."""
     path = tmp_path / "crm.db"
     shutil.copyfile(template, path)
     url = f"sqlite:///{path}"
     monkeypatch.setenv("CRM_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def day_one(day_one_template, tmp_path, monkeypatch) -> DayOne:
+    template, queued = day_one_template
+    url = use_copy_of(template, tmp_path, monkeypatch)
     yield DayOne(url=url, queued=queued)
     dispose_engines()

@@ -7,7 +7,6 @@ The book is seeded once per module into a template file; each test gets its own 
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from auth_helpers import MANAGER, add_user, sign_in
+from day_one import use_copy_of
 from agents.base import DecisionEnvelope, Proposal, ProposedAction
 from crm_core import clock, oversight
 from crm_core.db import dispose_engines, migrate, unit_of_work
@@ -114,10 +114,7 @@ def demo_template(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture
 def book(demo_template, tmp_path, monkeypatch) -> Book:
     template, ids = demo_template
-    path = tmp_path / "crm.db"
-    shutil.copyfile(template, path)
-    url = f"sqlite:///{path}"
-    monkeypatch.setenv("CRM_DATABASE_URL", url)
+    url = use_copy_of(template, tmp_path, monkeypatch)
     yield Book(url=url, red=ids["red"], amber=ids["amber"], email_decision=ids["email"], task_decisions=ids["tasks"],
                score_decision=ids["score"], executed_decision=ids["executed"], scored_contact=ids["scored"],
                manager="Maria Alvarez")
