@@ -176,21 +176,31 @@ def _reusable(session, agent_name: str, digest: str) -> Decision | None:
 REUSE_REASON = "nothing it depends on changed since its last decision"
 
 
-def _record_reuse(session, agent_name: str, reused: list[Decision], as_of: datetime) -> None:
-    """One audit row for every subject of a run whose last decision stands, not one row per subject.
+# Pairs one reuse row lists: a run over a very large book (50,000 leads) would otherwise write one
+# row of about 700 KB, which every audit read then loads whole. Rows of this size stay a few KB.
+REUSE_PAIRS_PER_ROW = 500
 
-    Its details list each subject with the decision that stands, by subject type:
-    {"contact": [[subject_id, decision_id], ...]} (see `reused_in`). A run about one subject (a
-    scheduler job after an event) names that decision, so the record's own history shows it.
+
+def _record_reuse(session, agent_name: str, reused: list[Decision], as_of: datetime) -> None:
+    """Audit rows for the subjects of a run whose last decision stands: one row per REUSE_PAIRS_PER_ROW
+    subjects, not one row per subject.
+
+    Each row's details list its subjects with the decision that stands, by subject type:
+    {"contact": [[subject_id, decision_id], ...]} (see `reused_in`), and say which part of the run
+    it is ("part" of "parts"). A run about one subject (a scheduler job after an event) names that
+    decision, so the record's own history shows it.
     """
     from crm_core import oversight  # imported where used, as run_agent does
 
-    by_type: dict[str, list[list[int]]] = {}
-    for decision in reused:
-        by_type.setdefault(decision.subject_type, []).append([decision.subject_id, decision.id])
-    oversight.record(session, "decision.reused", actor=f"agent:{agent_name}",
-                     decision=reused[0] if len(reused) == 1 else None,
-                     reason=REUSE_REASON, count=len(reused), reused=by_type, as_of=as_of)
+    chunks = [reused[i:i + REUSE_PAIRS_PER_ROW] for i in range(0, len(reused), REUSE_PAIRS_PER_ROW)]
+    for part, chunk in enumerate(chunks, start=1):
+        by_type: dict[str, list[list[int]]] = {}
+        for decision in chunk:
+            by_type.setdefault(decision.subject_type, []).append([decision.subject_id, decision.id])
+        paging = {"part": part, "parts": len(chunks)} if len(chunks) > 1 else {}
+        oversight.record(session, "decision.reused", actor=f"agent:{agent_name}",
+                         decision=chunk[0] if len(reused) == 1 else None,
+                         reason=REUSE_REASON, count=len(chunk), reused=by_type, as_of=as_of, **paging)
 
 
 def reused_in(details: dict[str, Any], subject_type: str, subject_id: int) -> int | None:

@@ -198,6 +198,28 @@ def open_queue_row(page, decision_id: int) -> None:
     page.wait_for_function(RENDERED)
 
 
+def click_until_gone(page, key_selector: str, *, tries: int = 3) -> None:
+    """Click the button inside `key_selector` until the element is gone (the click took effect).
+
+    A click that lands while the page is still finishing a rerun (opening a row, switching a tab)
+    is dropped by the browser-side app; the same click a moment later is not. Approving twice is
+    harmless: a second click on a decided item has no button to land on.
+    """
+    gone = f"() => !document.querySelector('{key_selector}')"
+    for attempt in range(1, tries + 1):
+        button = page.locator(f"{key_selector} button")
+        button.wait_for()
+        button.click()
+        try:
+            page.wait_for_function(gone, timeout=15_000)
+            return
+        except Exception:
+            if attempt == tries:
+                shoot(page, "approval_queue_approve_timeout")  # what the page showed when the click never landed
+                raise
+            page.wait_for_function(RENDERED)
+
+
 def test_approving_a_queued_email_in_the_browser(live_app, page):
     from crm_core.db import dispose_engines, unit_of_work
     from crm_core.models import Decision, OutboxMessage
@@ -215,14 +237,7 @@ def test_approving_a_queued_email_in_the_browser(live_app, page):
     page.context.clear_cookies()
     open_page(page, live_app, "approval_queue")  # a new session: the manager signs in
     open_queue_row(page, live_app.email_decision)
-    button = page.locator(f".st-key-queue_approve_{live_app.email_decision} button")
-    button.wait_for()
-    button.click()
-    try:
-        page.wait_for_function(f"() => !document.querySelector('.st-key-queue_approve_{live_app.email_decision}')")
-    except Exception:
-        shoot(page, "approval_queue_approve_timeout")  # what the page showed when the approval did not land
-        raise
+    click_until_gone(page, f".st-key-queue_approve_{live_app.email_decision}")
     page.wait_for_function(RENDERED)
     page.get_by_text(f"{MANAGER}").first.wait_for()
     shoot(page, "approval_queue_after_approve")

@@ -71,3 +71,30 @@ def test_a_run_about_one_lead_names_it_so_its_own_history_shows_the_decision_sta
     # The standing decision's own headline, in words: no ids, no digest.
     assert shown.details[0].startswith("Still stands: ") and shown.details[1:] == ["No model was asked"]
     assert not re.search(r"\b(contact|decision|deal) \d+|[0-9a-f]{16}", " ".join(shown.details))
+
+
+def test_a_large_run_pages_its_reuse_rows_so_no_row_grows_with_the_book(store, monkeypatch):
+    monkeypatch.setattr("agents.runner.REUSE_PAIRS_PER_ROW", 4)
+    with clock.frozen_at(AS_OF):
+        seed_demo(as_of=AS_OF, scale=0.05)
+    run_agent("lead_scoring", provider="offline", as_of=AS_OF, skip_unchanged=True)
+    again = run_agent("lead_scoring", provider="offline", as_of=AS_OF + timedelta(minutes=10), skip_unchanged=True)
+    skipped = [o for o in again.outcomes if o.skipped]
+    assert len(skipped) >= 10
+
+    rows = _reuse_rows()
+    parts = -(-len(skipped) // 4)
+    assert len(rows) == parts
+    assert [r.details["part"] for r in rows] == list(range(1, parts + 1))
+    assert {r.details["parts"] for r in rows} == {parts}
+    assert all(r.details["count"] <= 4 for r in rows) and sum(r.details["count"] for r in rows) == len(skipped)
+    for outcome in skipped:  # every lead's standing decision is in exactly one row
+        contact_id = int(outcome.subject_key.rsplit(":", 1)[1])
+        found = [reused_in(r.details, "contact", contact_id) for r in rows]
+        assert [f for f in found if f is not None] == [outcome.reused_decision_id]
+
+    with unit_of_work(readonly=True) as s:
+        page = readable_audit(s, AuditFilters(agent="lead_scoring"))
+    shown = [r for r in page.rows if r.what == STANDS]
+    assert len(shown) == parts
+    assert any(f"Part 1 of {parts} of one run" in r.details for r in shown)

@@ -140,6 +140,8 @@ def _reused(details: dict[str, Any], decision_headline: str | None) -> list[str]
                   for kind, ids in groups.items() if isinstance(ids, list) and ids]
         looked = " and ".join(counts) or "every record of the run"
         lines = [f"Looked again at {looked}: nothing their last decisions depend on had changed, so they stand"]
+        if isinstance(details.get("part"), int) and isinstance(details.get("parts"), int):
+            lines.append(f"Part {details['part']} of {details['parts']} of one run")
     return lines + ["No model was asked"]
 
 
