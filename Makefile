@@ -32,8 +32,11 @@ run: install
 	$(PY) -m crm_core users ensure-admin
 	@bash scripts/run.sh $(PY)
 
+# Two workers, one per core; a test file stays on one worker, so its module fixtures (a live
+# dashboard, a day-one store) are built once. Every test has its own database, so they never meet.
+TEST_WORKERS ?= 2
 test: install browser imap
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(PY) -m bench
