@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.base import Frozen, Prompt, Proposal, ProposedAction
+from agents.base import BookBlock, Frozen, Prompt, Proposal, ProposedAction
 from agents.enrichment_sources import (
     Fact,
     FactValue,
@@ -75,7 +75,8 @@ class DuplicateHint(Frozen):
 
 class Context(Frozen):
     """No `as_of` inside on purpose: nothing here depends on the moment, so an unchanged record with
-    unchanged facts hashes the same and a scheduled re-run skips it instead of re-deciding it."""
+    unchanged facts hashes the same and a scheduled re-run skips it instead of re-deciding it. The book
+    block counts people's verdicts up to the start of the day, so it moves at most once a day."""
 
     contact_id: int
     contact: RecordSnapshot
@@ -102,6 +103,10 @@ class Context(Frozen):
     # What an outside source (the HTTP enrichment API) would be asked; the run path asks it
     # (`EnrichmentAgent.gather_outside`), never the context builder. None: nothing to ask.
     lookup: LookupRequest | None = None
+    # What every contact of this book shares (the rules a fill is held to, what each source's evidence
+    # is worth, the copy rules as this book rates them, the policy, people's verdicts): sent once in the
+    # cached system block; without it the rules and the ratings go in the user message.
+    book: BookBlock | None = None
 
 
 # -- decision ---------------------------------------------------------------------------------------
@@ -273,13 +278,17 @@ class EnrichmentAgent:
             "contact_id": ctx.contact_id, "account_id": ctx.account.record_id if ctx.account else None,
             "enrich_account": ctx.enrich_account, "email_domain": ctx.email_domain, "email_kind": ctx.email_kind,
             "gaps": ctx.gaps, "sources": ctx.sources, "sources_that_failed": ctx.failed_sources,
-            "writable_fields": {k: sorted(v) for k, v in WRITABLE.items()},
             "manual_fields": {"contact": ctx.contact.manual_fields, "account": ctx.account.manual_fields if ctx.account else []},
-            "in_review": ctx.in_review, "guess_below": LOW_EVIDENCE, "change_only_at_or_above": OVERWRITE_MIN,
-            "store_rules_rated_on_this_book": [r.model_dump(mode="json") for r in ctx.rule_ratings],
+            "in_review": ctx.in_review,
             "duplicate_hints": [{"contact_id": d.contact_id, "signals": d.signals, "confidence": d.confidence}
                                 for d in ctx.duplicates],
         }
+        if ctx.book is None:  # else the rules and the book's ratings travel in the book block, once for every contact
+            trusted.update({
+                "writable_fields": {k: sorted(v) for k, v in WRITABLE.items()},
+                "guess_below": LOW_EVIDENCE, "change_only_at_or_above": OVERWRITE_MIN,
+                "store_rules_rated_on_this_book": [r.model_dump(mode="json") for r in ctx.rule_ratings],
+            })
         records = {"contact": ctx.contact.values, "account": ctx.account.values if ctx.account else None,
                    "contact_name": ctx.name, "company": ctx.company}
         reported = [f.model_dump(mode="json", exclude_none=True) for f in ctx.facts]

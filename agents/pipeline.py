@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agents.base import Frozen, Prompt, Proposal, ProposedAction, UntrustedText
+from agents.base import BookBlock, Frozen, Prompt, Proposal, ProposedAction, UntrustedText
 from agents.pipeline_routing import DealSize, Route, review_route
 
 Risk = Literal["green", "amber", "red"]
@@ -137,6 +137,10 @@ class Context(Frozen):
     size: DealSize | None = None        # the amount against the open pipeline's, in the reporting currency
     red_since: datetime | None = None   # when the current run of red assessments began (None: not red last time)
     manager_review_at: datetime | None = None  # the last time a red-deal review of this deal went to the manager
+    # What every deal of this book shares (the learned model's summary and band table, the cut-offs, the
+    # routing rule, the policy, people's verdicts): sent once in the cached system block; without it the
+    # model's summary goes in the user message.
+    book: BookBlock | None = None
 
 
 # -- the whole pipeline -------------------------------------------------------------------------
@@ -494,20 +498,28 @@ class PipelineAgent:
             "competitor_mentions": ctx.competitor_mentions, "competitors_named": ctx.competitors_named,
             "decision_makers_known": ctx.decision_makers_known,
         }
-        model = est.model_dump(exclude={"notes", "snapshot_id"}, mode="json")
         readings = [{"signal": r.signal, "band": r.band, "value": r.value, "book_loss_rate_in_band": r.band_loss_rate,
                      "training_snapshots_in_band": r.band_support, "learned_weight": round(r.weight, 3)} for r in ctx.readings]
         current = ctx.current.model_dump(mode="json", exclude={"reason", "action", "snooze_reason"})
+        if ctx.book is None:
+            model = est.model_dump(exclude={"notes", "snapshot_id"}, mode="json")
+            estimate = [f"Learned estimate (red >= {est.red_min * 100:.0f}%, amber >= {est.amber_min * 100:.0f}% loss "
+                        "probability):", _json(model)]
+        else:  # the model's summary, its cut-offs and notes travel in the book block, once for every deal
+            estimate = ["This deal's learned estimate (the model, its validation and the cut-offs: see \"About this team's pipeline\"):",
+                        _json({"kind": est.kind, "loss_probability": est.loss_probability})]
         blocks = [
             "Flag this deal. Facts computed by the CRM (trusted):",
             _json(facts),
-            f"Learned estimate (red >= {est.red_min * 100:.0f}%, amber >= {est.amber_min * 100:.0f}% loss probability):",
-            _json(model),
+            *estimate,
             "Signal readings with this book's loss rate per band and the learned weight (trusted figures):",
             _json(readings),
             "Readings in words:",
             fence("\n".join(r.words for r in ctx.readings) or "(none)", "signal readings (may quote imported names)"),
-            "Model notes: " + ("; ".join(est.notes) or "(none)"),
+        ]
+        if ctx.book is None:
+            blocks.append("Model notes: " + ("; ".join(est.notes) or "(none)"))
+        blocks += [
             "Current flag: " + _json(current),
             "Deal and account names (imported values):",
             fence(_json({"deal": ctx.name, "account": ctx.account_name}), "deal names"),

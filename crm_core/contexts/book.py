@@ -3,7 +3,7 @@
 A book block (agents.base.BookBlock) is what all of an agent's decisions on one book have in
 common, built once per run and sent in the cached system block. This module holds the pieces
 that are the same for every agent; the agent-specific parts are in `book_lead_scoring`,
-`book_follow_up` and `book_meeting`.
+`book_follow_up`, `book_meeting`, `book_enrichment` and `book_pipeline`.
 
 What may go in a block: figures computed from the store, and worked examples built only from
 non-personal fields (a source, an industry, a seniority band, counts, an outcome, a verdict) of
@@ -44,6 +44,8 @@ AGENT_ACTIONS: dict[str, tuple[str, ...]] = {
     "lead_scoring": ("update_lead_score", "create_task"),
     "follow_up": ("send_email", "create_task"),
     "meeting": ("schedule_meeting", "save_meeting_brief", "create_action_items"),
+    "enrichment": ("write_enrichment", "merge_contacts"),
+    "pipeline": ("set_deal_risk", "create_task"),
 }
 
 

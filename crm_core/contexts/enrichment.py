@@ -11,6 +11,9 @@ that no merge decision covers yet.
 The store's rule copying an account's country to its contacts is rated on the book itself
 (`enrichment_rules.measure`: how often the two agree where a person entered the contact's country),
 and every request and context carries that rating and the sentence saying where it came from.
+What every contact of a run shares (those ratings, the rules a fill is held to, the policy, people's
+verdicts) also rides in each context as one book block (`book_enrichment`), sent once in the cached
+system block.
 
 An account is enriched through one contact per batch (the first one, preferring one that is not
 sensitive, so the HTTP API may be asked about it): the others see the account as context only,
@@ -52,6 +55,7 @@ from agents.enrichment_sources.domains import domain_of, is_company_domain
 from agents.enrichment_sources.evidence import same_value, weigh
 from agents.enrichment_sources.http_api import COMPANY_TARGETS, PERSON_TARGETS
 from agents.learning.features import email_kind
+from crm_core.contexts.book_enrichment import enrichment_block
 from crm_core.contexts.enrichment_rules import measure
 from crm_core.contexts.follow_up import chunks
 from crm_core.importing.normalize import email_canonical, fold
@@ -493,9 +497,13 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
     prepared = prepared or prepare(session, as_of=as_of)
     wanted = list(dict.fromkeys(subject_ids))
     found = {c.id: c for c in _contacts(session, wanted, as_of)}
-    return _assemble(session, [found[i] for i in wanted if i in found], as_of,
-                     [s for s in prepared.sources if not isinstance(s, HttpEnrichmentSource)], prepared.ratings,
-                     prepared.outside)
+    contexts = _assemble(session, [found[i] for i in wanted if i in found], as_of,
+                         [s for s in prepared.sources if not isinstance(s, HttpEnrichmentSource)], prepared.ratings,
+                         prepared.outside)
+    if contexts:
+        book = enrichment_block(session, prepared, as_of=as_of)
+        contexts = [c.model_copy(update={"book": book}) for c in contexts]
+    return contexts
 
 
 __all__ = ["PreparedEnrichment", "build", "prepare", "subjects"]

@@ -26,6 +26,10 @@ engaged means an activity, an email from them, a reply or a meeting with them.
 Who reviews a red deal depends on its size against the book (amounts in the reporting currency)
 and on how long it has been red: `pipeline_routing` reads both for each context.
 
+What every deal of a run shares (the learned model's summary and its band table, the cut-offs, the
+routing rule, the policy, people's verdicts) rides in each deal's context as one book block
+(`book_pipeline`), sent once in the cached system block.
+
 `subjects()` lists `REVIEW_ID` (0) besides the deal ids when a review of the whole pipeline is
 due (none in the last `FRESH_FLAG_HOURS`); `build()` then adds one `Review` context.
 """
@@ -71,6 +75,7 @@ from agents.pipeline_signals import (
     read_signals,
 )
 from crm_core import clock
+from crm_core.contexts.book_pipeline import pipeline_block
 from crm_core.contexts.pipeline_routing import deal_sizes, red_history
 from crm_core.contexts.reading import CHUNK, chunks
 from crm_core.importing.history import STALE_MARK
@@ -471,14 +476,25 @@ def _recently_decided(session: Session, as_of: datetime) -> set[int]:
     return set(decided) - touched
 
 
+def model_notes(prepared: PreparedPipeline) -> list[str]:
+    """What every estimate of a run says about the model itself: why the prior, or a weak validation."""
+    model = prepared.model
+    if model is None:
+        return [prepared.fallback_reason] if prepared.fallback_reason else []
+    if model.holdout_auc is not None and model.holdout_auc < 0.6:
+        return [f"the learned weights separate won from lost deals only a little in this book (AUC "
+                f"{model.holdout_auc:.2f} on later periods): treat the flag as a hint"]
+    return []
+
+
 def estimate_for(prepared: PreparedPipeline, readings: Sequence) -> tuple[RiskEstimate, list[SignalReading]]:
     """The learned (or prior) loss probability and each reading with what the book says of its band."""
     model = prepared.model
+    notes = model_notes(prepared)
     if model is None:
         p = prior_probability(readings)
         shown = [SignalReading(signal=r.signal, label=SIGNAL_LABELS[r.signal], band=r.band, value=r.value, words=r.words,
                                weight=PRIOR_WEIGHTS.get((r.signal, r.band), 0.0)) for r in readings]
-        notes = [prepared.fallback_reason] if prepared.fallback_reason else []
         return RiskEstimate(kind="prior", loss_probability=round(p, 4), red_min=PRIOR_RED, amber_min=PRIOR_AMBER,
                             notes=notes, snapshot_id=prepared.snapshot_id), shown
     p = float(model.predict([readings])[0])
@@ -490,10 +506,6 @@ def estimate_for(prepared: PreparedPipeline, readings: Sequence) -> tuple[RiskEs
             band_loss_rate=round(stat.rate, 4) if stat and stat.rate is not None else None,
             band_support=stat.snapshots if stat else 0, weight=round(model.weight(r), 4),
         ))
-    notes = []
-    if model.holdout_auc is not None and model.holdout_auc < 0.6:
-        notes.append(f"the learned weights separate won from lost deals only a little in this book (AUC "
-                     f"{model.holdout_auc:.2f} on later periods): treat the flag as a hint")
     return RiskEstimate(
         kind="learned", loss_probability=round(p, 4), red_min=round(model.red_min, 4), amber_min=round(model.amber_min, 4),
         base_loss_rate=round(model.base_loss, 4), holdout_auc=round(model.holdout_auc, 4) if model.holdout_auc is not None else None,
@@ -632,6 +644,8 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
     mentions = _mentions(session, ids, as_of, competitor_matcher()) if norms.has_texts else {}
     sizes = deal_sizes(session, book, as_of)
     reds = red_history(session, ids, as_of)
+    shared = pipeline_block(session, prepared, as_of=as_of, size=next(iter(sizes.values()), None),
+                            notes=model_notes(prepared))
     contexts: list[Context | Review] = []
     for deal_id in ids:
         deal, account = rows[deal_id]
@@ -679,6 +693,7 @@ def build(session: Session, subject_ids: Sequence[int], *, as_of: datetime,
             size=sizes.get(deal_id),
             red_since=red_since,
             manager_review_at=manager_review_at,
+            book=shared,
         ))
     return contexts + review
 
