@@ -273,6 +273,23 @@ def _confidence(est: ModelEstimate) -> float:
     return round(min(CONFIDENCE_MAX, max(0.3, base)), 2)
 
 
+# How sure a demo task is when the lead asked for a demo on record and nothing is booked yet: the
+# task follows from that request, not from the score, so the model's measured skill does not
+# bound it. Kept under 1: a request can be a mistake or a competitor's test.
+ON_RECORD_CONFIDENCE = 0.9
+
+
+def task_confidence(ctx: Context, decision: Decision) -> float:
+    """The confidence of the task proposal. A demo task for a lead whose own demo request is in the
+    last 30 days' activity, with no meeting booked and none held in 90 days (so the request is still
+    unanswered), rests on that request; any other task (a demo for a warm lead showing interest, a
+    hot lead to route, a request a meeting may already have answered) rests on the score's skill."""
+    e = ctx.engagement
+    unanswered = e.demo_requests_30d > 0 and not e.meetings_booked and not e.meetings_90d
+    asked = decision.next_action == "schedule_demo" and unanswered
+    return max(decision.confidence, ON_RECORD_CONFIDENCE) if asked else decision.confidence
+
+
 def _factor_text(factors: list[Factor]) -> tuple[str, str]:
     up = [f for f in factors if f.points > 0]
     down = [f for f in factors if f.points < 0]
@@ -403,7 +420,7 @@ class LeadScoringAgent:
             if task is not None or escalation:
                 proposals.append(Proposal(
                     subject_type="contact", subject_id=ctx.contact_id, subject_label=_label(ctx),
-                    confidence=decision.confidence, reasoning=decision.reasoning,
+                    confidence=task_confidence(ctx, decision), reasoning=decision.reasoning,
                     actions=(task,) if task is not None else (), escalation=escalation,
                     decision=decision.model_dump(mode="json"),
                 ))

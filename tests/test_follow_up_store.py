@@ -117,7 +117,14 @@ def _book() -> dict[str, int]:
         return ids
 
 
-def test_subjects_are_active_quiet_contacts_with_nothing_pending(store):
+def _one_rep_may_have_all_waiting(monkeypatch) -> None:
+    """The book's due contacts all belong to one rep: tests about which contacts are due, not about
+    how many a rep is handed, lift the waiting limit."""
+    monkeypatch.setattr(builder, "WAITING_PER_OWNER", builder.PER_OWNER_PER_DAY)
+
+
+def test_subjects_are_active_quiet_contacts_with_nothing_pending(store, monkeypatch):
+    _one_rep_may_have_all_waiting(monkeypatch)
     ids = _book()
     with unit_of_work(readonly=True) as s:
         got = set(builder.subjects(s, as_of=NOW))
@@ -136,6 +143,28 @@ def test_a_rep_is_handed_a_days_worth_of_follow_ups_replies_first(store, monkeyp
         assert builder.subjects(s, as_of=NOW + timedelta(hours=1)) == []  # today's share is used
         tomorrow = builder.subjects(s, as_of=NOW + timedelta(days=1))
     assert tomorrow and not set(tomorrow) & set(got)
+
+
+def test_no_more_of_a_reps_follow_ups_wait_for_a_person_than_the_limit_until_some_are_decided(store, monkeypatch):
+    ids = _book()
+    monkeypatch.setattr(builder, "WAITING_PER_OWNER", 2)
+    with unit_of_work(readonly=True) as s:
+        got = builder.subjects(s, as_of=NOW)
+    assert len(got) == 2 and ids["replied"] in got  # most urgent first, as for the daily share
+    # Yesterday's follow-ups of two other contacts of the same rep still wait for a person.
+    others = [ids["customer"], ids["downloader"]]
+    with unit_of_work() as s:
+        for cid in others:
+            s.add(Decision(agent="follow_up", subject_type="contact", subject_id=cid, status="queued",
+                           created_at=NOW - timedelta(days=1), policy_verdict="queue"))
+    with unit_of_work(readonly=True) as s:
+        assert builder.subjects(s, as_of=NOW) == []  # both waiting slots are taken: nothing new is drafted
+    with unit_of_work() as s:
+        for d in s.scalars(select(Decision).where(Decision.agent == "follow_up", Decision.status == "queued")):
+            d.status, d.decided_at, d.decided_by = "rejected", NOW, MANAGER.name
+    with unit_of_work(readonly=True) as s:
+        again = builder.subjects(s, as_of=NOW + timedelta(hours=1))
+    assert len(again) == 2 and not set(again) & set(others)  # decided: the next ones are handed out
 
 
 def test_the_context_holds_history_pending_steps_and_stop_facts_up_to_as_of(store):
@@ -175,7 +204,8 @@ def test_the_playbook_and_the_owners_answer_hours_are_learned_from_the_store(sto
     assert hours.samples == 4 and (hours.hours[15], hours.hours[12], hours.hours[19]) == (2, 1, 1)
 
 
-def test_a_run_flows_through_oversight_once_and_writes_only_to_the_decisions_contact(store):
+def test_a_run_flows_through_oversight_once_and_writes_only_to_the_decisions_contact(store, monkeypatch):
+    _one_rep_may_have_all_waiting(monkeypatch)
     ids = _book()
     with clock.frozen_at(NOW):
         first = run_agent("follow_up", provider="offline", as_of=NOW)
@@ -208,7 +238,8 @@ def test_a_run_flows_through_oversight_once_and_writes_only_to_the_decisions_con
         assert ids["quiet"] not in builder.subjects(s, as_of=NOW + timedelta(hours=2))
 
 
-def test_wait_and_stop_hold_a_contact_until_their_time_or_something_new(store):
+def test_wait_and_stop_hold_a_contact_until_their_time_or_something_new(store, monkeypatch):
+    _one_rep_may_have_all_waiting(monkeypatch)
     ids = _book()
     with clock.frozen_at(NOW):
         run_agent("follow_up", subject_ids=[ids["scheduled"], ids["past"]], provider="offline", as_of=NOW)

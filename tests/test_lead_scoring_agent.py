@@ -187,3 +187,30 @@ def test_reasons_list_the_top_three_for_and_against_each_on_the_side_of_its_sign
     assert raised == "reason 0 (+9); reason 2 (+7); reason 4 (+5)"
     assert lowered == "reason 1 (-8); reason 3 (-6); reason 5 (-4)"
     assert "validated AUC 0.75" in text
+
+
+def test_a_demo_task_for_a_lead_who_asked_for_one_rests_on_the_request_not_on_the_scores_skill():
+    from agents.lead_scoring import ON_RECORD_CONFIDENCE
+
+    # A weak model (AUC 0.62): the score proposal keeps its measured-skill confidence.
+    model = {"kind": "learned", "probability": 0.45, "score": 45, "hot_min": 60, "warm_min": 30, "holdout_auc": 0.62,
+             "trained_on": 300, "factors": []}
+    asked = make(None, model=model, engagement={"demo_requests_30d": 1})
+    score, task = AGENT.proposals(asked, decision := AGENT.offline_decide(asked))
+    assert decision.next_action == "schedule_demo" and decision.confidence < 0.8
+    assert score.confidence == decision.confidence
+    assert task.confidence == ON_RECORD_CONFIDENCE
+
+    # Interest the model read (a warm lead on the pricing page), not a request: the task rests on the score.
+    warm = make(None, model=model, engagement={"pricing_views_7d": 2})
+    _, task = AGENT.proposals(warm, decision := AGENT.offline_decide(warm))
+    assert decision.next_action == "schedule_demo" and task.confidence == decision.confidence
+
+    # A meeting already booked: the request is being answered, so it lends the task nothing.
+    booked = make(None, model=model, engagement={"demo_requests_30d": 1, "meetings_booked": 1})
+    for proposal in AGENT.proposals(booked, decision := AGENT.offline_decide(booked)):
+        assert proposal.confidence == decision.confidence
+    # A meeting held lately may have been the demo: the request may be answered already.
+    held = make(None, model=model, engagement={"demo_requests_30d": 1, "meetings_90d": 1})
+    for proposal in AGENT.proposals(held, decision := AGENT.offline_decide(held)):
+        assert proposal.confidence == decision.confidence

@@ -58,6 +58,11 @@ REPLY_WAIT_HOURS = 24        # their email unanswered this long: the owner hears
 # Follow-ups a rep is handed per day: a first run on a full book would otherwise draft hundreds of
 # emails for one morning's approval queue. The rest wait for the next day, most urgent first.
 PER_OWNER_PER_DAY = 12
+# Follow-ups of one rep that may wait for a person at once. A draft approved days after it was
+# written answers a moment that has passed, so the agent drafts the next ones as these are decided
+# (most urgent first) instead of filling a queue nobody is clearing. Follow-ups that run alone
+# (an agent people have come to trust) never wait, so this limit then does not bite.
+WAITING_PER_OWNER = 5
 ACTIVE_DAYS = 60
 HISTORY_EMAILS = 8
 BODY_LIMIT = 1500
@@ -356,8 +361,9 @@ def subjects(session: Session, *, as_of: datetime) -> list[int]:
 
 def _within_daily_capacity(session: Session, due: list[int], as_of: datetime, deals: dict, qualified: set[int],
                            touches: dict) -> list[int]:
-    """At most PER_OWNER_PER_DAY follow-up decisions per owner per day: replies waiting first, then
-    open deals, then qualified leads, then the longest quiet."""
+    """At most PER_OWNER_PER_DAY follow-up decisions per owner per day, and never more than
+    WAITING_PER_OWNER of an owner's waiting for a person: replies waiting first, then open deals,
+    then qualified leads, then the longest quiet."""
     if not due:
         return []
     owners = dict(session.execute(select(Contact.id, Contact.owner_id).where(Contact.id.in_(due))).all())
@@ -372,6 +378,16 @@ def _within_daily_capacity(session: Session, due: list[int], as_of: datetime, de
     ):
         used[owner_id] = n
 
+    waiting: dict[int | None, int] = defaultdict(int)
+    for owner_id, n in session.execute(
+        select(Contact.owner_id, func.count(func.distinct(Decision.subject_id)))
+        .join(Contact, Contact.id == Decision.subject_id)
+        .where(Decision.agent == "follow_up", Decision.subject_type == "contact", Decision.status == "queued",
+               Decision.created_at <= as_of)
+        .group_by(Contact.owner_id)
+    ):
+        waiting[owner_id] = n
+
     def urgency(cid: int) -> tuple:
         at, kind = touches.get(cid, (None, None))
         return (kind != "inbound email", cid not in deals, cid not in qualified, at or datetime.min, cid)
@@ -379,8 +395,9 @@ def _within_daily_capacity(session: Session, due: list[int], as_of: datetime, de
     chosen = []
     for cid in sorted(due, key=urgency):
         owner = owners.get(cid)
-        if used[owner] < PER_OWNER_PER_DAY:
+        if used[owner] < PER_OWNER_PER_DAY and waiting[owner] < WAITING_PER_OWNER:
             used[owner] += 1
+            waiting[owner] += 1
             chosen.append(cid)
     return sorted(chosen)
 
