@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.base import BookBlock, Frozen, Prompt, Proposal, ProposedAction, UntrustedText
 from agents.pipeline_routing import DealSize, Route, review_route
+from crm_core.compared_figures import percent_pair
 
 Risk = Literal["green", "amber", "red"]
 RecommendedAction = Literal[
@@ -262,6 +263,13 @@ def _pct(x: float | None) -> str:
     return "?" if x is None else f"{x * 100:.0f}%"
 
 
+def _rates(band: float | None, base: float | None) -> tuple[str, str]:
+    """A band's loss rate and the overall one, never rounded into "32% vs 32%" when they differ."""
+    if band is None or base is None:
+        return _pct(band), _pct(base)
+    return percent_pair(band, base)
+
+
 # Readings whose words carry their own rate ("the owner lost 10 of 15 closed deals (67%)"): such a
 # reading is named only on the side its own rate says, whatever its band's pooled rate.
 _OWN_RATE_SIGNALS = frozenset({"owner_record"})
@@ -278,7 +286,8 @@ def reason_sentence(r: SignalReading, base: float | None) -> str:
     if r.band_loss_rate is None or r.band_support == 0:
         return f"{r.words} (not yet seen in this book's closed deals)"
     thin = f", seen only {r.band_support} times" if r.band_support < THIN_SUPPORT else ""
-    return f"{r.words}: such deals lost {_pct(r.band_loss_rate)} vs {_pct(base)} overall{thin}"
+    band, overall = _rates(r.band_loss_rate, base)
+    return f"{r.words}: such deals lost {band} vs {overall} overall{thin}"
 
 
 def evidence_lines(ctx: Context) -> list[str]:
@@ -304,8 +313,8 @@ def reading_sentence(r: SignalReading, base: float | None) -> str:
     if r.band_loss_rate is None or r.band_support == 0:
         return f"{r.words} (not yet seen in this book's closed deals)"
     # n = weekly snapshots of closed deals in this band: a 100% on n=4 must read as the thin evidence it is.
-    return (f"{r.words}: in this book such deals were lost {_pct(r.band_loss_rate)} of the time (n={r.band_support})"
-            f" vs {_pct(base)} overall")
+    band, overall = _rates(r.band_loss_rate, base)
+    return f"{r.words}: in this book such deals were lost {band} of the time (n={r.band_support}) vs {overall} overall"
 
 
 def ranked(ctx: Context, adverse: bool | None = None) -> list[SignalReading]:
@@ -474,6 +483,8 @@ def _review_reasoning(patterns: list[Pattern], new: list[Pattern], measured: int
 class PipelineAgent:
     name: ClassVar[str] = "pipeline"
     tier: ClassVar[str] = "small"
+    # Work of this agent that `tier_for` sends to another tier, in words for the settings page.
+    other_tiers: ClassVar[tuple[tuple[str, str], ...]] = (("the whole-pipeline review", "large"),)
     Context: ClassVar[type[BaseModel]] = Context
     Decision: ClassVar[type[BaseModel]] = Decision
     prompt: ClassVar[Prompt] = Prompt(version="pipeline/3", system=_system())

@@ -81,7 +81,8 @@ st.caption(f"Read from the environment (CRM_* variables); change them there and 
            f"({config.provider_reason}).")
 st.markdown(f"Small tier `{config.model_small}` · mid tier `{config.model_mid}` · large tier `{config.model_large}`")
 st.dataframe(pd.DataFrame([{
-    "Agent": fmt.agent_label(a.agent), "Tier": a.tier or "—", "Model": a.model or "—", "Provider": a.provider, "Enabled": a.enabled,
+    "Agent": fmt.agent_label(a.agent), "Tier": a.tier or "—", "Model": a.model or "—",
+    "Also uses": "; ".join(a.other_tiers) or "—", "Provider": a.provider, "Enabled": a.enabled,
     "Daily token budget": fmt.integer(a.daily_token_budget), "Daily cost budget": fmt.usd_cost(a.daily_cost_budget_usd) if a.daily_cost_budget_usd else "—",
 } for a in config.agents]), hide_index=True, key="agents_models")
 st.caption(f"Anthropic key {'set' if config.anthropic_key_set else 'not set'} · local model "

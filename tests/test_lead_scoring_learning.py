@@ -134,7 +134,7 @@ def test_features_are_described_in_words():
     assert describe("days_since_last_activity", None) == "has never been active"
     assert describe("source", "webinar") == "source is webinar"
     assert describe("attr.plan", "pro") == "plan is pro"
-    assert describe("account.tech_stack:salesforce", 1.0) == "account tech_stack includes salesforce"
+    assert describe("account.tech_stack:salesforce", 1.0) == "account tech stack includes salesforce"
 
 
 # -- vectorizer, timeline, training rows ----------------------------------------------------------

@@ -526,6 +526,8 @@ def test_agents_page_shows_heartbeat_usage_and_model_tiers(book):
     at = app("agents_settings")
     assert any("scheduler running" in m.value for m in at.markdown)
     assert any("Small tier `claude-haiku-5-5`" in m.value for m in at.markdown)
+    models = next(d.value for d in at.dataframe if "Also uses" in d.value.columns)
+    assert list(models["Also uses"])[list(models["Agent"]).index("Pipeline watch")].startswith("the whole-pipeline review: large")
     assert next(m for m in at.metric if m.label == "Approval queue").value == "5"
     assert at.get("plotly_chart"), "the usage chart is drawn"
     trust = next(d.value for d in at.dataframe if "Starting trust" in d.value.columns)

@@ -194,6 +194,11 @@ def test_runtime_config_shows_tiers_and_provider_but_never_the_key(store, monkey
     assert config.provider == "anthropic" and config.anthropic_key_set and config.model_small == "claude-haiku-5-5"
     assert "sk-secret-value" not in config.model_dump_json()
     assert [a.agent for a in config.agents] == ["lead_scoring", "follow_up", "enrichment", "pipeline", "meeting"]
+    # The pipeline agent's per-deal flags are small-tier work; its whole-pipeline review is large.
+    pipeline = next(a for a in config.agents if a.agent == "pipeline")
+    assert pipeline.tier == "small" and pipeline.other_tiers == [
+        f"the whole-pipeline review: large ({config.model_large})"]
+    assert all(a.other_tiers == [] for a in config.agents if a.agent != "pipeline")
 
 
 def test_policy_changes_are_found_saved_and_audited_with_the_user(store):

@@ -4,6 +4,7 @@ Pure functions (no Streamlit): the pages, the charts and the tests share them.
 """
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -152,7 +153,11 @@ def days(value: float | None) -> str:
 
 
 def confidence(value: float | None) -> str:
-    return percent(value)
+    """0.499 -> '49%': rounded down, so a badge never shows a confidence reaching a threshold
+    (50%) that the card's reason says it is below, nor 0.996 as a certain 100%."""
+    if value is None:
+        return "—"
+    return f"{math.floor(value * 100 + 1e-9):.0f}%"
 
 
 def field_label(field: str) -> str:

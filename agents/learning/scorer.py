@@ -144,7 +144,7 @@ class LeadScorer:
         return Estimate(
             probability=1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, log_odds)))),
             log_odds=log_odds,
-            contributions=tuple(with_points(parts + silent, log_odds)),
+            contributions=tuple(with_points(parts + silent, log_odds, self.vectorizer.typical_numbers(self.column_means))),
             kind="learned",
             notes=tuple(notes),
         )

@@ -101,6 +101,17 @@ class Vectorizer:
                 out.append((col[f"{name} = {value}"], 1.0))
         return out
 
+    def typical_numbers(self, column_means: Sequence[float]) -> dict[str, float]:
+        """Numeric feature -> the value at its column's mean, back in the feature's own units: the
+        typical lead a contribution is measured against (the mean of the compressed values, so for
+        skewed counts it sits below the plain average)."""
+        means = {label: float(m) for (_, label), m in zip(self.columns, column_means)}
+        out = {}
+        for name, spec in self.numeric.items():
+            c = spec.mean + spec.std * means[name]
+            out[name] = math.copysign(math.expm1(abs(c)), c)
+        return out
+
     def transform(self, rows: Sequence[dict[str, Any]]) -> sparse.csr_matrix:
         data: list[float] = []
         indices: list[int] = []

@@ -21,6 +21,7 @@ from crm_core.actions import REGISTRY, ActionParams, ActionSpec
 from crm_core.actions.deals import MoveDealStage, MoveDealStageParams, stage_outcome
 from crm_core.auth.actor import Actor
 from crm_core.auth.rights import require
+from crm_core.compared_figures import compared_decimals
 from crm_core.errors import NotFound, UserError
 from crm_core.models import Account, Contact, Deal, Decision, Policy
 from crm_core.oversight.audit import record, record_as
@@ -228,9 +229,11 @@ def evaluate(
             reasons.append(f"{label}: {why}")
         for conflict in manual_field_conflicts(session, spec, params):
             reasons.append(f"{label}: would overwrite {conflict}")
+        # As many digits as it takes for the shown figures to agree: 0.699 is below 0.70, never 0.70 below 0.70.
+        shown, limit = compared_decimals(confidence, pol.threshold)
         if confidence < pol.threshold:
-            reasons.append(f"{label}: confidence {confidence:.2f} is below the threshold {pol.threshold:.2f} ({pol.stakes} stakes)")
+            reasons.append(f"{label}: confidence {shown} is below the threshold {limit} ({pol.stakes} stakes)")
         else:
-            passed.append(f"{action_type} confidence {confidence:.2f} >= {pol.threshold:.2f} ({pol.stakes} stakes)")
+            passed.append(f"{action_type} confidence {shown} >= {limit} ({pol.stakes} stakes)")
     stakes = max(stakes_seen, key=stakes_rank) if stakes_seen else "low"
     return Verdict(auto=not reasons, reasons=reasons, passed=passed, stakes=stakes, reversible=reversible, invalid=invalid)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from agents.llm.confidence import ANY_ACTION, ApprovalRecord, StartingTrust
 from crm_core import clock
+from crm_core.compared_figures import shown_pair
 from crm_core.models import AgentSetting, ModelSnapshot
 from crm_core.oversight.views import approval_stats
 
@@ -64,14 +65,14 @@ def _lead_trust(snapshot: ModelSnapshot) -> StartingTrust:
     guess = rate * (1 - rate) if rate is not None else None
     if low is None or low < MIN_SKILL:
         return CAUTIOUS.model_copy(update={"source": f"the lead model's back-test on this book is weak (lower end of "
-                                                     f"its AUC interval {low if low is None else round(low, 2)}, "
-                                                     f"needs {MIN_SKILL}): the cautious default"})
+                                                     f"its AUC interval {_weak(low)}): the cautious default"})
     if brier is None or guess is None or brier >= guess:
         return CAUTIOUS.model_copy(update={"source": "the lead model ranks well on this book but its probabilities are "
                                                      "no better calibrated than the base rate: the cautious default"})
+    shown_brier, shown_guess = shown_pair(brier, guess, min_digits=3)
     return StartingTrust(trust=1.0, source=(
         f"back-test on this book: the lead model ranked later periods with AUC {m.get('holdout_auc', 0):.2f} "
-        f"(at least {low:.2f}) and is calibrated (Brier {brier:.3f} against {guess:.3f} for the base rate)"))
+        f"(at least {low:.2f}) and is calibrated (Brier {shown_brier} against {shown_guess} for the base rate)"))
 
 
 def _pipeline_trust(snapshot: ModelSnapshot) -> StartingTrust:
@@ -82,11 +83,19 @@ def _pipeline_trust(snapshot: ModelSnapshot) -> StartingTrust:
     low = v.get("low")
     if low is None or low < MIN_SKILL:
         return CAUTIOUS.model_copy(update={"source": f"the deal-risk weights' back-test on this book is weak (lower end "
-                                                     f"of its AUC interval {low if low is None else round(low, 2)}, "
-                                                     f"needs {MIN_SKILL}): the cautious default"})
+                                                     f"of its AUC interval {_weak(low)}): the cautious default"})
+    auc, rule = shown_pair(v.get("mean_auc", 0), v.get("rule_auc", 0), min_digits=2)
     return StartingTrust(trust=1.0, source=(
-        f"back-test on this book: the deal-risk weights ranked later periods' losses with AUC {v.get('mean_auc', 0):.2f} "
-        f"(at least {low:.2f}), better than the single rule's {v.get('rule_auc', 0):.2f}"))
+        f"back-test on this book: the deal-risk weights ranked later periods' losses with AUC {auc} "
+        f"(at least {low:.2f}), better than the single rule's {rule}"))
+
+
+def _weak(low: float | None) -> str:
+    """'0.597, needs 0.60': as many digits as keep a value under MIN_SKILL from reading as MIN_SKILL."""
+    if low is None:
+        return f"not measured, needs {MIN_SKILL:.2f}"
+    shown, need = shown_pair(low, MIN_SKILL, min_digits=2)
+    return f"{shown}, needs {need}"
 
 
 def _finished_supervision(session: Session, agent: str) -> bool:

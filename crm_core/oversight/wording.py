@@ -7,11 +7,12 @@ per kind.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+
+from crm_core.compared_figures import compared_percents
 
 AGENT_LABELS: dict[str, str] = {
     "lead_scoring": "Lead scoring",
@@ -265,42 +266,8 @@ def provider_line(provider: str | None, model: str | None, is_local: bool) -> st
 
 
 # ---- numbers that agree with the comparison they report ----------------------------------------------
-
-def _floor(x: float, digits: int) -> float:
-    scale = 10 ** digits
-    return math.floor(x * scale + 1e-9) / scale
-
-
-def _ceil(x: float, digits: int) -> float:
-    scale = 10 ** digits
-    return math.ceil(x * scale - 1e-9) / scale
-
-
-def compared_percents(value: float, threshold: float) -> tuple[str, str]:
-    """(value, threshold) as percents with just enough digits that the shown numbers agree with
-    `value < threshold`: 0.499 against 0.50 reads '49.9%' and '50%', never '50%' below '50%'.
-
-    Both are rounded to the nearest at the fewest digits that keep the comparison; a value a hair
-    under its threshold is then cut down (and the threshold rounded up) so rounding never crosses.
-    """
-    below = value < threshold
-    for digits in range(0, 4):
-        v, t = round(value * 100, digits), round(threshold * 100, digits)
-        if (v < t) == below:
-            return _pct(v, digits), _pct(t, digits)
-    for digits in range(0, 6):
-        v = _floor(value * 100, digits)
-        t = _ceil(threshold * 100, digits) if below else _floor(threshold * 100, digits)
-        if (v < t) == below:
-            return _pct(v, digits), _pct(t, digits)
-    return _pct(value * 100, 6), _pct(threshold * 100, 6)
-
-
-def _pct(x: float, digits: int) -> str:
-    text = f"{x:.{digits}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text}%"
+# `compared_percents` (0.499 against 0.50 reads '49.9%' and '50%') lives with the policy's own
+# decimals in `crm_core.compared_figures`, so the stored reason and the card round alike.
 
 
 def confidence_sentence(value: float | None, threshold: float, stakes: str | None) -> str:

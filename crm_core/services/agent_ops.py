@@ -55,6 +55,7 @@ class AgentRuntime(BaseModel):
     agent: str
     tier: str | None            # small | mid | large, from the agent module
     model: str | None           # the configured model of that tier
+    other_tiers: list[str] = []  # work sent to another tier, in words: "the whole-pipeline review: large (claude-…)"
     provider: str               # the agent's override, else the global provider
     enabled: bool
     daily_token_budget: int | None
@@ -136,11 +137,13 @@ def agent_usage_by_day(session: Session, *, days: int = 14) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=USAGE_COLUMNS)
 
 
-def _agent_tier(name: str) -> str | None:
+def _agent_tiers(name: str) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """The agent's tier, and the work it sends to another tier (what, tier)."""
     try:
-        return getattr(importlib.import_module(f"agents.{name}").AGENT, "tier", None)
+        agent = importlib.import_module(f"agents.{name}").AGENT
     except Exception:  # noqa: BLE001 - an agent still being written must not break the settings page
-        return None
+        return None, ()
+    return getattr(agent, "tier", None), tuple(getattr(agent, "other_tiers", ()))
 
 
 def runtime_config(session: Session) -> RuntimeConfig:
@@ -156,9 +159,10 @@ def runtime_config(session: Session) -> RuntimeConfig:
     agents = []
     for name in AGENT_NAMES:
         row = stored.get(name)
-        tier = _agent_tier(name)
+        tier, others = _agent_tiers(name)
         agents.append(AgentRuntime(
             agent=name, tier=tier, model=tiers.get(tier) if tier else None,
+            other_tiers=[f"{what}: {t} ({tiers[t]})" if t in tiers else f"{what}: {t}" for what, t in others],
             provider=(row.provider if row and row.provider else settings.effective_provider),
             enabled=row.enabled if row else True,
             daily_token_budget=row.daily_token_budget if row else None,
