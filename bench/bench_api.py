@@ -4,7 +4,7 @@
 
 Per back-end (SQLite in a temporary file; PostgreSQL in a scratch database, dropped afterwards,
 when --pg or CRM_TEST_DATABASE_URL names a server), on the demo book (`seed-demo --scale`), with
-a real `python -m agents.scheduler` (offline reasoner) and a real `python -m api` running as
+a real `python -m orchestration.scheduler` (offline reasoner) and a real `python -m api` running as
 separate processes:
 
 - HTTP: POST /v1/events (one page view, a per-user token, an Idempotency-Key) for an open lead,

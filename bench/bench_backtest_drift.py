@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from agents.backtest.lead_scoring import format_text, run
+    from orchestration.backtest.lead_scoring import format_text, run
     from agents.learning.synthetic import course_book, telemarketing_book
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -11,7 +11,7 @@ What it does, in a fresh SQLite store in a temporary directory:
      VALIDATION series of as-of dates (2017-06-01 to 2017-08-10, every 14 days), by the lift of
      red over green there;
   3. reports the back-test on a separate, later TEST series (2017-08-24 to 2017-11-30, every 14
-     days) with the chosen settings: `python -m agents backtest pipeline --from 2017-08-24
+     days) with the chosen settings: `python -m orchestration backtest pipeline --from 2017-08-24
      --to 2017-11-30 --every-days 14 --regularisation-c C --horizon-quantile Q`. The two series
      share no date; weights at every date are learned only from deals closed before it.
      Baselines in the same run: the single rule "days open > the typical won cycle" (Maven has no
@@ -74,7 +74,7 @@ def load(url: str):
 
 def choose(book, cache, *, n_boot: int = 200):
     """The (C, horizon quantile) with the best red-over-green lift on the validation dates."""
-    from agents.backtest.pipeline import run, series
+    from orchestration.backtest.pipeline import run, series
 
     dates = series(*VALIDATION, EVERY_DAYS)
     tried = []
@@ -87,7 +87,7 @@ def choose(book, cache, *, n_boot: int = 200):
 
 
 def evaluate(book, cache, c: float, q: float, n_boot: int = 1000):
-    from agents.backtest.pipeline import run, series
+    from orchestration.backtest.pipeline import run, series
 
     return run(book, series(*TEST, EVERY_DAYS), c=c, horizon_quantile=q, n_boot=n_boot, cache=cache)
 
@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Maven data not found under {DATA}", file=sys.stderr)
         return 2
 
-    from agents.backtest.pipeline import format_text
-    from agents.pipeline_signals import SnapshotCache
+    from orchestration.backtest.pipeline import format_text
+    from agents.pipeline.signals import SnapshotCache
     from crm_core.db import dispose_engines
 
     with tempfile.TemporaryDirectory(prefix="maven-bench-") as tmp:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         mark = "  <- chosen" if (cc, qq) == (c, q) else ""
         print(f"  {cc:5g} {qq:9g} {lift:15.3f}{mark}")
     print(f"\ntest dates {TEST[0]:%Y-%m-%d}..{TEST[1]:%Y-%m-%d} every {EVERY_DAYS} days (reported; {test_s:.1f} s)")
-    print(f"command: python -m agents backtest pipeline --from {TEST[0]:%Y-%m-%d} --to {TEST[1]:%Y-%m-%d} "
+    print(f"command: python -m orchestration backtest pipeline --from {TEST[0]:%Y-%m-%d} --to {TEST[1]:%Y-%m-%d} "
           f"--every-days {EVERY_DAYS} --regularisation-c {c:g} --horizon-quantile {q:g}\n")
     print(format_text(result))
     lift, agent, rule = result.lift, result.agent_lift, result.baseline_rule

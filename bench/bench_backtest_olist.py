@@ -9,7 +9,7 @@ What it does, in a fresh SQLite store in a temporary directory:
      mql_id, source = origin, created_at = first_contact_date, landing_page_id an attribute) and
      the 842 closed deals become won deals linked by mql_id, which makes those contacts customers
      with outcome_at = won_date;
-  2. runs `python -m agents backtest lead_scoring --as-of <day after the last won_date>
+  2. runs `python -m orchestration backtest lead_scoring --as-of <day after the last won_date>
      --stale-after-days N --score-after-days 0` in process and prints its figures.
 
 How unconverted leads get an outcome: Olist records wins only. A lead with no win within N days
@@ -75,7 +75,7 @@ def end_of_data(url: str) -> datetime:
 
 
 def backtest(url: str, as_of: datetime, stale_after_days: float):
-    from agents.backtest.lead_scoring import run
+    from orchestration.backtest.lead_scoring import run
     from crm_core.contexts.lead_scoring import load_book
     from crm_core.db import unit_of_work
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Olist data not found under {DATA}", file=sys.stderr)
         return 2
 
-    from agents.backtest.lead_scoring import format_text
+    from orchestration.backtest.lead_scoring import format_text
     from crm_core.db import dispose_engines
 
     with tempfile.TemporaryDirectory(prefix="olist-bench-") as tmp:
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"Olist funnel: imported {counts['contacts']:,} contacts and {counts['deals']:,} won deals "
           f"({counts['customers']:,} contacts made customers) in {imported_s:.1f} s")
-    print(f"command: python -m agents backtest lead_scoring --as-of {as_of:%Y-%m-%d} "
+    print(f"command: python -m orchestration backtest lead_scoring --as-of {as_of:%Y-%m-%d} "
           f"--stale-after-days {args.stale_after_days:g} --score-after-days 0\n")
     first = runs[0][1]
     print(format_text(first))

@@ -12,7 +12,7 @@ the lead score's AUC once placeholders are cleaned.
    problems are planted and judged against what the audit already found.
 3. Apply every proposed fix through the approval queue, revert each, and compare a dump of the
    contacts, accounts and deals tables byte for byte (SQLite; PostgreSQL too with --pg).
-4. Olist lead-score back-test (agents/backtest/lead_scoring.py, as bench_backtest_olist runs it):
+4. Olist lead-score back-test (orchestration/backtest/lead_scoring.py, as bench_backtest_olist runs it):
    a quarter of the leads lose their origin (the reference book), then the same leads get a
    placeholder word instead, which word depending on the month (a form changed); AUC of the
    reference, of the placeholder book as is, as a learner taking the words for facts would score
@@ -40,7 +40,6 @@ import pandas as pd  # noqa: E402
 from sqlalchemy import create_engine, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from agents.backtest.lead_scoring import run as backtest_run  # noqa: E402
 from crm_core import oversight  # noqa: E402
 from crm_core.auth.actor import Actor  # noqa: E402
 from crm_core.contexts.lead_scoring import load_book  # noqa: E402
@@ -50,6 +49,7 @@ from crm_core.models import Contact, Decision  # noqa: E402
 from crm_core.quality.audit import audit_book, run_audit  # noqa: E402
 from crm_core.quality.planting import dump_tables, generate_clean_book, plant_problems, score_audit  # noqa: E402
 from crm_core.quality.proposals import PROPOSER, propose_fixes  # noqa: E402
+from orchestration.backtest.lead_scoring import run as backtest_run  # noqa: E402
 
 DATA = (REPO / ".." / "shared" / "data").resolve()
 MAPPINGS = REPO / "mappings"

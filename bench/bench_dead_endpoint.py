@@ -1,12 +1,12 @@
 """A whole lead-scoring run against a model endpoint that never answers, timed against offline.
 
 Before the circuit breaker, each subject waited the full timeout on every attempt (30 s x 3 =
-90 s), so `python -m agents run lead_scoring --all` over the demo book's 539 open leads would have
+90 s), so `python -m orchestration run lead_scoring --all` over the demo book's 539 open leads would have
 taken about 13 hours. Now the first failed attempts open the breaker and the rest of the run is
 decided by the offline reasoner (each decision says so).
 
 What runs, as a user runs it: the demo book (seed 42, scale 1) in a scratch SQLite store, then
-`python -m agents run lead_scoring --all` twice in fresh interpreters: once with
+`python -m orchestration run lead_scoring --all` twice in fresh interpreters: once with
 `--provider offline` (the baseline), once with `--provider anthropic` against a TCP port on
 127.0.0.1 that accepts connections and never replies, with the shipped defaults (30 s timeout,
 2 retries, breaker after 3 failed attempts, 60 s cool-down) unless --timeout is given.
@@ -40,7 +40,7 @@ def dead_endpoint() -> socket.socket:
 
 def run_cli(env: dict[str, str], provider: str, *which: str) -> tuple[float, int, dict]:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "agents", "run", "lead_scoring", *(which or ["--all"]),
+    proc = subprocess.run([sys.executable, "-m", "orchestration", "run", "lead_scoring", *(which or ["--all"]),
                            "--provider", provider, "--json"], cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     try:

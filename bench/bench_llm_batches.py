@@ -51,7 +51,7 @@ def learn_once(url: str) -> datetime:
 
 def rescore_all(url: str, *, batch: bool, at: datetime) -> dict[str, Any]:
     """One rescoring of every open lead; typed decisions by contact, the stored usage and the seconds."""
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
     from crm_core import clock
 
     decisions: dict[int, dict] = {}

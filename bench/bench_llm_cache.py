@@ -164,7 +164,7 @@ def steady_runs(seeded: Path, tmp: Path, fake_url: str, agents: list[str], *, ba
     Each run starts from its own copy of the seeded book: a run changes what the next one finds due
     (a follow-up planned, a brief saved), and the steady state is the same work with the cache warm.
     """
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
     from tests.fakes.anthropic_server import forget_cache
 
     forget_cache()

@@ -10,7 +10,7 @@ lead-scoring prompt with the learned estimate the prompt carries and counts the 
 1. Repeat run: `run_agent("lead_scoring", skip_unchanged=True)` over every lead due, then the same
    again with no new data. Baseline: the first run's calls. Reported: calls of the second run and
    the share of subjects it skipped (the bar: >= 95 % skipped).
-2. Trickle: a scheduler worker (`python -m agents.scheduler`, its own process) follows the activity
+2. Trickle: a scheduler worker (`python -m orchestration.scheduler`, its own process) follows the activity
    log while this process writes --events page views over --contacts open leads at --rate per
    second (each to a contact drawn at random), then waits until the queue is idle. Run twice on
    fresh copies of the same book: coalescing off (CRM_COALESCE_SECONDS=0: only a still-pending job
@@ -62,7 +62,7 @@ def requests_so_far(fake_url: str) -> int:
 
 
 def repeat_run(url: str, fake_url: str) -> dict[str, float]:
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
 
     with env_vars(CRM_DATABASE_URL=url, ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_BASE_URL=fake_url,
                   CRM_LLM_PROVIDER="anthropic"):
@@ -78,7 +78,7 @@ def repeat_run(url: str, fake_url: str) -> dict[str, float]:
 
 def bulk(url: str, fake_url: str, *, batch: bool) -> tuple[dict[int, dict], float, float]:
     """Typed decisions by contact, the stored cost and the seconds of one rescoring of every open lead."""
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
 
     decisions: dict[int, dict] = {}
     cost = 0.0
@@ -138,8 +138,8 @@ def trickle_kept_up(url: str, fake_url: str, leads: list[int], *, events: int, c
     """The trickle of `trickle` with a worker that is never behind (see the module docstring)."""
     from datetime import timedelta
 
-    from agents.runner import run_agent
-    from agents.scheduler import planners
+    from orchestration.runner import run_agent
+    from orchestration.scheduler import planners
     from crm_core import clock, jobqueue
     from crm_core.db import unit_of_work
     from crm_core.models import Activity
@@ -221,7 +221,7 @@ def _sdk_worker(url: str, fake_url: str, window: float, log_path: Path) -> Worke
                CRM_LLM_BREAKER_FAILURES="1000000")
     worker.log_path = log_path
     worker._log = open(log_path, "w")
-    worker.proc = subprocess.Popen([sys.executable, "-m", "agents.scheduler", "--poll-interval", "0.5"], cwd=ROOT,
+    worker.proc = subprocess.Popen([sys.executable, "-m", "orchestration.scheduler", "--poll-interval", "0.5"], cwd=ROOT,
                                    env=env, stdout=worker._log, stderr=subprocess.STDOUT)
     return worker
 

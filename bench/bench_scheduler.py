@@ -6,7 +6,7 @@
 Per back-end (SQLite in a temporary file; PostgreSQL in a scratch database, dropped afterwards,
 when --pg or CRM_TEST_DATABASE_URL names a server), on the demo book (`seed-demo --scale`):
 
-1. Decisions per second: `agents.runner.run_agent("lead_scoring", subject_ids=...)` in this
+1. Decisions per second: `orchestration.runner.run_agent("lead_scoring", subject_ids=...)` in this
    process over --events open leads (store -> context -> reasoning -> oversight -> actions), once
    with the offline reasoner and once through the real `anthropic` SDK talking to the fake
    Messages server of tests/fakes on 127.0.0.1 (a separate process, so it does not share this
@@ -15,7 +15,7 @@ when --pg or CRM_TEST_DATABASE_URL names a server), on the demo book (`seed-demo
    sample so every measured run rescores contacts that already have a score and tasks) and
    repeated --repeat times, the back-ends' runs interleaved; the fastest run counts (other load
    only ever slows a run down) and the slowest is printed beside it.
-2. Event-to-new-score latency: `python -m agents.scheduler` runs as a separate process (offline
+2. Event-to-new-score latency: `python -m orchestration.scheduler` runs as a separate process (offline
    reasoner). Once its start-up work is done, this process writes one page view for each of
    --contacts open leads, one at a time, --interval apart (jittered +-50 % so writes do not
    lock step with the worker's timers), and polls every 50 ms until the contact's lead-scoring job
@@ -189,7 +189,7 @@ def follow_from_here(url: str) -> None:
     """Put the activity cursor at the end of the log, as a scheduler that has been running all along has it."""
     from sqlalchemy import func, select
 
-    from agents.scheduler import planners
+    from orchestration.scheduler import planners
     from crm_core.db import unit_of_work
     from crm_core.models import Activity, Cursor
 
@@ -217,7 +217,7 @@ class Throughput:
 
 
 def run_lead_scoring(ids: list[int], provider: str) -> Throughput:
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
 
     started = time.perf_counter()
     result = run_agent("lead_scoring", subject_ids=ids, provider=provider)
@@ -233,7 +233,7 @@ def run_lead_scoring(ids: list[int], provider: str) -> Throughput:
 
 def one_contact_direct(ids: list[int]) -> float:
     """Fastest seconds for one contact rescored by calling the runner as a scheduled job does."""
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
 
     times = []
     for cid in ids:
@@ -247,8 +247,8 @@ def planner_tick_s(url: str) -> float | None:
     """How often the worker's timers run follow_activity_log (read from a Worker, never assumed)."""
     from datetime import timedelta
 
-    from agents.scheduler import planners
-    from agents.scheduler.worker import Worker
+    from orchestration.scheduler import planners
+    from orchestration.scheduler.worker import Worker
 
     with env_vars(CRM_DATABASE_URL=url):
         for job in Worker("bench-probe").timers.jobs:
@@ -265,7 +265,7 @@ class WorkerProcess:
         env.update(CRM_DATABASE_URL=url, CRM_LLM_PROVIDER="offline", PYTHONUNBUFFERED="1")
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "agents.scheduler", "--poll-interval", str(poll_interval)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "orchestration.scheduler", "--poll-interval", str(poll_interval)],
                                      cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def log_tail(self, lines: int = 15) -> str:
@@ -544,7 +544,7 @@ def report(results: list[BackendResult], args) -> int:
             top, low = best(runs).per_second, min(t.per_second for t in runs)
             print(f"  {r.backend:<11} {label:<18} {top:>11.1f} {top / base:>6.2f}x {low:>10.1f}/s")
     print()
-    print(f"event -> new score through `python -m agents.scheduler --poll-interval {args.poll_interval:g}` "
+    print(f"event -> new score through `python -m orchestration.scheduler --poll-interval {args.poll_interval:g}` "
           f"(offline reasoner; {args.contacts} contacts, one write every ~{args.interval:g} s)")
     tick = results[0].tick_s
     print(f"  ratios: x the worker's poll interval / x its activity-log planner tick ({tick or math.nan:g} s) / "

@@ -1,6 +1,6 @@
 """The learn step: train the lead scorer on the store's history and keep it as a versioned snapshot.
 
-Separate from reading on purpose: the learn job (`agents/scheduler/learn_jobs.py`, daily and
+Separate from reading on purpose: the learn job (`orchestration/scheduler/learn_jobs.py`, daily and
 whenever the rows outcomes are read from change, e.g. after an import) calls `learn_lead_scorer`;
 the context builder only reads the newest snapshot (`newest_snapshot`). On a fresh store, before
 any learn job ran, the run path calls the same `learn_lead_scorer` once so the first run still

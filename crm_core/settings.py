@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     llm_batch_above: int = 1000
     llm_batch_poll_s: float = 30.0
     # Wall-clock budgets: after the deadline no model is called (the rest is decided offline).
-    # 0 = none for `python -m agents run`; a scheduler job always has one, and never keeps its lease past it.
+    # 0 = none for `python -m orchestration run`; a scheduler job always has one, and never keeps its lease past it.
     llm_run_deadline_s: float = 0.0
     job_deadline_seconds: int = 600
 
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     # Events for one subject within this many seconds of its last decision (or while its job waits
     # or runs) fold into one follow-up decision once the subject has been quiet this long; a subject
     # decided less than six times this long ago gets its next decision no sooner than that
-    # (agents.scheduler.planners.enqueue_coalesced). 0 = no coalescing.
+    # (orchestration.scheduler.planners.enqueue_coalesced). 0 = no coalescing.
     coalesce_seconds: float = 5.0
     # An idle worker checks this often for a sign of new work (a queued job, a new activity) and
     # starts at once instead of at its next poll (crm_core.wakeups); 0 = poll only.

@@ -52,7 +52,7 @@ with decisions_tab:
     decisions = read(activity_log.decision_log, filters, limit=PAGE_SIZE, offset=offset)
     if not decisions.rows:
         empty_state("No decisions match.", "Agents write a decision each time they reason about a record; "
-                    "start the scheduler with `python -m agents.scheduler`.")
+                    "start the scheduler with `python -m orchestration.scheduler`.")
     else:
         st.dataframe(pd.DataFrame([{
             "When": fmt.when(d.created_at), "Agent": d.agent, "Record": d.subject, "Status": fmt.status_badge(d.status),

@@ -31,7 +31,7 @@ s3.metric("Jobs running", fmt.integer(status.jobs_running))
 s4.metric("Jobs given up", fmt.integer(status.jobs_dead), help="Failed after every retry; the last error is kept on the job.")
 if not running:
     st.warning("No scheduler is running: agents will not score, follow up or flag deals. Start it with "
-               "`python -m agents.scheduler` (or `make run`, which starts it with the dashboard).", icon="🛑")
+               "`python -m orchestration.scheduler` (or `make run`, which starts it with the dashboard).", icon="🛑")
 beats = read(agent_ops.heartbeats)
 if beats:
     with st.expander(f"Workers ({len(beats)})"):
@@ -51,7 +51,7 @@ metric = metric or "decisions"
 usage = read(agent_ops.agent_usage_by_day, days=days)
 if usage["decisions"].sum() == 0:
     empty_state(f"No decisions in the last {days} days.", "Agents decide when the scheduler runs them "
-                "(`python -m agents.scheduler`), or once with `python -m agents run <agent>`.")
+                "(`python -m orchestration.scheduler`), or once with `python -m orchestration run <agent>`.")
 else:
     chart = go.Figure([
         go.Bar(name=fmt.agent_label(agent), x=part["day"], y=part[metric], marker_color=AGENT_COLOURS.get(agent, "#8a8f98"))

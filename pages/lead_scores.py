@@ -98,7 +98,7 @@ with left:
                             xaxis_title="score", yaxis_title="contacts", legend={"orientation": "h", "y": -0.25})
         st.plotly_chart(chart, key="leads_distribution")
     else:
-        st.info("No scores yet: the lead-scoring agent scores contacts on its next run (`python -m agents.scheduler`).", icon="🕒")
+        st.info("No scores yet: the lead-scoring agent scores contacts on its next run (`python -m orchestration.scheduler`).", icon="🕒")
 
 with right:
     st.subheader("Score history")

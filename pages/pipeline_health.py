@@ -85,7 +85,7 @@ for t in board.by_currency:
                    f"{add}", icon="💱")
 if flags["unassessed"] == board.open_deals:
     st.info("No deal has a risk flag yet: the pipeline agent sets them on its next scan. Start the scheduler with "
-            "`python -m agents.scheduler` (or `make run`).", icon="🕒")
+            "`python -m orchestration.scheduler` (or `make run`).", icon="🕒")
 
 # ---- the red list -----------------------------------------------------------------------------------
 def snooze_form(card: pipeline.DealCard, where: str) -> None:

@@ -4,7 +4,7 @@
 set -euo pipefail
 PY=${1:-.venv/bin/python}
 cd "$(dirname "$0")/.."
-"$PY" -m agents.scheduler &
+"$PY" -m orchestration.scheduler &
 SCHED=$!
 "$PY" -m api &
 API=$!

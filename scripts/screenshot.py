@@ -55,7 +55,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "CRM_DATABASE_URL": f"sqlite:///{tmp}/crm.db", "CRM_LLM_PROVIDER": "offline"}
-        for command in (["crm_core", "init-db"], ["crm_core", "seed-demo"], ["agents.scheduler", "--once"]):
+        for command in (["crm_core", "init-db"], ["crm_core", "seed-demo"], ["orchestration.scheduler", "--once"]):
             subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env, check=True, capture_output=True)
         port = free_port()
         app = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from agents.base import AGENT_NAMES
-from agents.runner import run_agent
 from crm_core.db import dispose_engines, migrate, unit_of_work
 from crm_core.demo import seed_demo
 from crm_core.models import Decision
+from orchestration.runner import run_agent
 
 # One template per session, even when several modules import the fixtures (each import makes its own fixture).
 _TEMPLATE: dict[str, tuple[Path, int]] = {}

@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from agents.scheduler.worker import Worker  # noqa: E402
 from crm_core.db import unit_of_work  # noqa: E402
 from crm_core.models import AuditEntry, Job  # noqa: E402
+from orchestration.scheduler.worker import Worker  # noqa: E402
 
 
 def probe(job: Job) -> dict:

@@ -1,4 +1,4 @@
-"""`python -m agents run` and the scheduler when the model endpoint misbehaves.
+"""`python -m orchestration run` and the scheduler when the model endpoint misbehaves.
 
 Exit codes (0 all fine, 1 some failed with the count, 2 bad input), the summary printed on
 SIGTERM, a run over 500 subjects against a dead endpoint that ends with every subject decided
@@ -17,12 +17,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from agents.cli import main as agents_main
-from agents.runner import RunControl, RunInterrupted, job_control, run_agent
-from agents.scheduler.worker import Worker
 from crm_core import clock, jobqueue
 from crm_core.db import unit_of_work
 from crm_core.models import Account, Contact, Decision, Job, User
+from orchestration.cli import main as agents_main
+from orchestration.runner import RunControl, RunInterrupted, job_control, run_agent
+from orchestration.scheduler.worker import Worker
 from tests.fakes.anthropic_server import FakeAnthropicServer, error, fake_anthropic, hang  # noqa: F401  (fixture)
 
 
@@ -133,7 +133,7 @@ def test_sigterm_during_a_hanging_call_prints_the_summary_and_exits_1(sqlite_sto
     seed_contacts(3)
     remote.always(hang(60))
     env = os.environ | {"CRM_LLM_TIMEOUT_S": "60"}
-    proc = subprocess.Popen([sys.executable, "-m", "agents", "run", "lead_scoring", "--provider", "anthropic"],
+    proc = subprocess.Popen([sys.executable, "-m", "orchestration", "run", "lead_scoring", "--provider", "anthropic"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         waited = time.monotonic()

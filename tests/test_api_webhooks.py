@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from agents.base import DecisionEnvelope, Proposal, ProposedAction
-from agents.scheduler import live_jobs
 from crm_core import clock, oversight
 from crm_core.db import unit_of_work
 from crm_core.models import Activity, Contact, Cursor, Deal, WebhookDelivery
 from crm_core.webhooks import outbound, signing
+from orchestration.scheduler import live_jobs
 from tests.api_harness import client, make_user, running_api
 
 

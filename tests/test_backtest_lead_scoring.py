@@ -1,4 +1,4 @@
-"""`python -m agents backtest lead_scoring`: a time split, the scorer next to two baselines."""
+"""`python -m orchestration backtest lead_scoring`: a time split, the scorer next to two baselines."""
 from __future__ import annotations
 
 import json
@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from agents.backtest.lead_scoring import run, with_stale_losses
-from agents.cli import main
 from agents.learning.records import PRICING_VIEW, ContactRecord, Event, Outcome
 from agents.learning.synthetic import as_records, synthetic_book
 from crm_core.errors import UserError
+from orchestration.backtest.lead_scoring import run, with_stale_losses
+from orchestration.cli import main
 from tests.test_lead_scoring_store import write_book
 
 START = datetime(2025, 1, 6)

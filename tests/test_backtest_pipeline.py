@@ -1,4 +1,4 @@
-"""`python -m agents backtest pipeline`: flags replayed at past dates, compared with how deals ended."""
+"""`python -m orchestration backtest pipeline`: flags replayed at past dates, compared with how deals ended."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.backtest.pipeline import cluster_lift, run, wilson
-from agents.cli import main
-from agents.pipeline_signals import Book, DealHistory, SnapshotCache, training_rows
+from agents.pipeline.signals import Book, DealHistory, SnapshotCache, training_rows
+from orchestration.backtest.pipeline import cluster_lift, run, wilson
+from orchestration.cli import main
 from tests.test_pipeline_store import NOW, write_quiet_book
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_backtest_maven.py"

@@ -94,9 +94,9 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
 
     logs = tmp_path_factory.mktemp("logs")
     procs: list[subprocess.Popen] = []
-    scheduler = importlib.util.find_spec("agents.scheduler") is not None
+    scheduler = importlib.util.find_spec("orchestration.scheduler") is not None
     if scheduler:
-        procs.append(subprocess.Popen([sys.executable, "-m", "agents.scheduler"], cwd=ROOT, env=env,
+        procs.append(subprocess.Popen([sys.executable, "-m", "orchestration.scheduler"], cwd=ROOT, env=env,
                                       stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -279,7 +279,7 @@ def test_uploading_a_csv_dry_run_and_import(live_app, page, tmp_path):
 
 def test_scheduler_ran_next_to_the_dashboard(live_app):
     if not live_app.scheduler:
-        pytest.skip("agents.scheduler is not there yet: the dashboard was tested without it")
+        pytest.skip("orchestration.scheduler is not there yet: the dashboard was tested without it")
     from crm_core.db import dispose_engines, unit_of_work
     from crm_core.models import WorkerHeartbeat
 

@@ -1,7 +1,7 @@
 """The day-one approval queue in a real browser: a manager clears it with a handful of clicks.
 
 A fresh store gets the demo book and one real pass of the agents (`python -m crm_core seed-demo`,
-then `python -m agents.scheduler --once`, as `make run` does on first start); then
+then `python -m orchestration.scheduler --once`, as `make run` does on first start); then
 `streamlit run app.py` serves it (no scheduler beside it, so the queue holds still) and headless
 Chromium signs in as the demo manager. Every click on the page is counted. Skips cleanly when
 /usr/bin/chromium is missing (never `playwright install`).
@@ -56,7 +56,7 @@ def day_one_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DayOneApp]
     env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_SQLITE_BUSY_TIMEOUT_MS": "30000", "PYTHONUNBUFFERED": "1",
            "CRM_LLM_PROVIDER": "offline"}
     env.pop("ANTHROPIC_API_KEY", None)
-    for command in (["crm_core", "init-db"], ["crm_core", "seed-demo"], ["agents.scheduler", "--once"]):
+    for command in (["crm_core", "init-db"], ["crm_core", "seed-demo"], ["orchestration.scheduler", "--once"]):
         done = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env, capture_output=True, text=True)
         assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
     size = queued(url)

@@ -9,7 +9,7 @@ import pytest
 from agents.base import ProposedAction
 from auth_helpers import ADMIN
 from crm_core import oversight
-from crm_core.compared_figures import compared_decimals, percent_pair, shown_pair
+from agents.common.compared_figures import compared_decimals, percent_pair, shown_pair
 from crm_core.db import unit_of_work
 from crm_core.models import Decision
 from crm_core.oversight import audit_words, views, wording

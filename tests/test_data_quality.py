@@ -11,7 +11,6 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from agents.scheduler import planners
 from crm_core import clock, oversight
 from crm_core.auth.actor import Actor
 from crm_core.cli import main as cli_main
@@ -26,6 +25,7 @@ from crm_core.quality.proposals import PROPOSER, plan_fixes, propose_fixes
 from crm_core.quality.scheduling import audit_due, run_scheduled_audit
 from crm_core.quality.variants import variant_clusters, variant_key
 from crm_core.services.data_health import audit_for_import, data_health
+from orchestration.scheduler import planners
 from fakes.crm_records import seed
 
 MANAGER = Actor(user_id=None, name="Morgan Lee", role="manager", via="password")

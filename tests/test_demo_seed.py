@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from agents.enrichment_sources import places
+from agents.enrichment.sources import places
 from crm_core import clock
 from crm_core.cli import main
 from crm_core.contexts.enrichment_rules import contact_country_from_account

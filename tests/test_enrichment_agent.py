@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from agents.enrichment import AGENT, LOW_EVIDENCE, OVERWRITE_MIN, WRITABLE, Context, Decision, FieldFill
-from agents.enrichment_sources import HttpEnrichmentSource, HttpSourceConfig, LookupRequest, RecordSnapshot, StoreSource
-from agents.enrichment_sources import domains, places, titles
-from agents.enrichment_sources.base import Fact
-from agents.enrichment_sources.evidence import weigh
+from agents.enrichment.sources import HttpEnrichmentSource, HttpSourceConfig, LookupRequest, RecordSnapshot, StoreSource
+from agents.enrichment.sources import domains, places, titles
+from agents.enrichment.sources.base import Fact
+from agents.enrichment.sources.evidence import weigh
 from agents.evals import load_cases, run_evals
 from agents.llm import SYSTEM_DATA_RULE, reason
 from crm_core.actions.enrichment import ALLOWED_FIELDS
@@ -342,7 +342,7 @@ def test_an_api_that_fails_or_hangs_gives_no_facts_and_marks_the_source_failed(e
 
 
 def test_without_configuration_there_is_no_api_source(monkeypatch):
-    from agents.enrichment_sources import configured_sources
+    from agents.enrichment.sources import configured_sources
 
     monkeypatch.delenv("CRM_ENRICHMENT_API_URL", raising=False)
     assert [s.name for s in configured_sources()] == ["store"]

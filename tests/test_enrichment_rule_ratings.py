@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from agents.enrichment import AGENT
-from agents.enrichment_sources import LookupRequest, RecordSnapshot, RuleRating, StoreSource
-from agents.enrichment_sources.store import CONTACT_COUNTRY_FROM_ACCOUNT, COUNTRY_FROM_ACCOUNT
-from agents.runner import run_agent
+from agents.enrichment.sources import LookupRequest, RecordSnapshot, RuleRating, StoreSource
+from agents.enrichment.sources.store import CONTACT_COUNTRY_FROM_ACCOUNT, COUNTRY_FROM_ACCOUNT
 from crm_core import clock
 from crm_core.contexts import enrichment as builder
 from crm_core.contexts.enrichment_rules import MIN_PAIRS, country_rating, entered_country, measure, wilson_lower
 from crm_core.db import unit_of_work
 from crm_core.models import Account, Contact, Decision, User
+from orchestration.runner import run_agent
 
 NOW = datetime(2025, 6, 10, 15, 0)
 COUNTRIES = ["Germany", "France", "United Kingdom", "United States", "Spain", "Netherlands", "Sweden", "India", "Brazil"]

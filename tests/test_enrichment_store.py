@@ -10,11 +10,11 @@ from sqlalchemy import select
 
 from auth_helpers import ADMIN, MANAGER
 from agents.enrichment import AGENT
-from agents.runner import run_agent
 from crm_core import clock, oversight
 from crm_core.contexts import enrichment as builder
 from crm_core.db import unit_of_work
 from crm_core.models import Account, Contact, Decision, User
+from orchestration.runner import run_agent
 from tests.fakes import LoggedRequest, ScriptedServer, Step
 
 NOW = datetime(2025, 6, 10, 15, 0)

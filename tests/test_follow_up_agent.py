@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from agents.common.working_hours import in_working_hours
 from agents.evals import EVALS_DIR, check, load_cases, run_evals
 from agents.follow_up import AGENT, Context, Decision
+from agents.follow_up.response_playbook import TouchEvent, learn_playbook, run_state
 from agents.llm import SYSTEM_DATA_RULE, reason
-from agents.response_playbook import TouchEvent, learn_playbook, run_state
-from agents.working_hours import in_working_hours
 from crm_core.settings import Settings
 from tests.fakes.anthropic_server import fake_anthropic, reply_json  # noqa: F401  (fake_anthropic is a fixture)
 

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from auth_helpers import MANAGER
-from agents.runner import run_agent
 from crm_core import clock, oversight
 from crm_core.contexts import follow_up as builder
 from crm_core.db import unit_of_work
 from crm_core.models import Account, Activity, Contact, Deal, Decision, Email, Meeting, OutboxMessage, Task, User
+from orchestration.runner import run_agent
 
 NOW = datetime(2025, 6, 10, 15, 0)  # a Tuesday
 EVIL = "attacker@evil.example"

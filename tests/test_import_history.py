@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from agents.scheduler import planners
+from orchestration.scheduler import planners
 from auth_helpers import MANAGER, add_user
 from crm_core import clock
+from crm_core.contexts.pipeline import load_book
 from crm_core.db import unit_of_work
 from crm_core.importing import apply_import, plan_import, read_csv
-from crm_core.contexts.pipeline import load_book
 from crm_core.importing.history import STALE_MARK, STALE_NOTE, id_runs
 from crm_core.models import Account, AuditEntry, Contact, Deal, Decision, ImportBatch, Job
 from crm_core.services import pipeline

@@ -11,7 +11,7 @@ from reason_words import direction, sides
 
 
 def test_every_lead_score_reason_on_the_demo_book_reads_the_way_its_side_says(sqlite_store):
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
     from crm_core import clock
     from crm_core.demo import seed_demo
 

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from agents.learning.synthetic import SyntheticContact, synthetic_book
-from crm_core.contexts import lead_scoring as builder
 from crm_core import clock
+from crm_core.contexts import lead_scoring as builder
 from crm_core.db import unit_of_work
 from crm_core.learning import lead_outcomes_changed, learn_lead_scorer
 from crm_core.models import Account, Activity, Contact, Deal, Decision, Email, Meeting, ModelSnapshot, Task, User
@@ -193,7 +193,7 @@ def test_reading_the_pricing_page_three_times_today_scores_clearly_higher_than_y
 
 
 def test_a_run_stores_one_decision_per_lead_with_its_reasons(store):
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
 
     ids = _hand_made_store()
     result = run_agent("lead_scoring", subject_ids=[ids["dana"]], provider="offline", as_of=NOW)
@@ -218,7 +218,7 @@ def test_a_demo_request_form_counts_as_a_demo_request(store):
 
 
 def test_a_worker_reuses_what_it_read_until_an_outcome_changes(store, monkeypatch):
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
     from crm_core import clock
 
     ids = _hand_made_store()

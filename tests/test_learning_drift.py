@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from agents.backtest.lead_scoring import run as backtest
 from agents.lead_scoring import AGENT, Context, ModelEstimate
 from agents.learning.drift import calendar_features, drifting_features
 from agents.learning.records import ContactRecord, Outcome
@@ -20,6 +19,7 @@ from agents.llm.confidence import combine_confidence
 from crm_core import clock
 from crm_core.db import unit_of_work
 from crm_core.models import Contact, Decision, ModelSnapshot, User
+from orchestration.backtest.lead_scoring import run as backtest
 
 
 def _split_backtest(records, outcomes):
@@ -119,7 +119,7 @@ def _write_course_book(n: int, now: datetime) -> int:
 
 
 def test_a_book_with_a_good_model_gets_95_percent_of_open_leads_scored_on_the_first_run(store):
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
 
     now = datetime(2026, 3, 2, 9, 0)
     with clock.frozen_at(now):
@@ -143,7 +143,7 @@ def test_a_book_with_a_good_model_gets_95_percent_of_open_leads_scored_on_the_fi
 def test_pipeline_weights_are_used_only_when_they_beat_chance_and_the_single_rule_on_later_periods():
     import numpy as np
 
-    from agents.pipeline_signals import RiskModel
+    from agents.pipeline.signals import RiskModel
 
     def model(auc, low, rule):
         return RiskModel(columns=[], coef=np.zeros(0), intercept=0.0, stats={}, base_loss=0.3, red_min=1.0, amber_min=1.0,
@@ -158,8 +158,8 @@ def test_pipeline_weights_are_used_only_when_they_beat_chance_and_the_single_rul
 
 
 def test_the_learn_job_is_queued_when_outcomes_change_and_stores_a_snapshot(store):
-    from agents.scheduler import planners
-    from agents.scheduler.learn_jobs import run_learn_job
+    from orchestration.scheduler import planners
+    from orchestration.scheduler.learn_jobs import run_learn_job
     from crm_core.models import Job
 
     now = datetime(2026, 3, 2, 9, 0)

@@ -22,7 +22,6 @@ from agents.llm.pricing import cost_usd
 from agents.pipeline import AGENT as PIPELINE
 from agents.pipeline import OpenDeal, Person, Review
 from agents.registry import get_agent
-from agents.runner import run_agent
 from crm_core import clock
 from crm_core.contexts import book_lead_scoring, builder
 from crm_core.contexts.book import screened
@@ -30,6 +29,7 @@ from crm_core.db import unit_of_work
 from crm_core.demo import seed_demo
 from crm_core.models import Account, Contact, Decision
 from crm_core.settings import Settings
+from orchestration.runner import run_agent
 from tests.fakes import LoggedRequest
 from tests.fakes.anthropic_server import (  # noqa: F401  (fake_anthropic is a fixture)
     FakeAnthropicServer,

@@ -20,12 +20,12 @@ from agents.llm.fingerprint import fingerprint
 from agents.pipeline import Context as DealContext
 from agents.pipeline import CurrentFlag, RiskEstimate
 from agents.registry import get_agent
-from agents.runner import reused_in, run_agent
 from crm_core import clock
 from crm_core.contexts import builder
 from crm_core.db import unit_of_work
 from crm_core.demo import seed_demo
 from crm_core.models import AuditEntry, Decision
+from orchestration.runner import reused_in, run_agent
 from tests.fakes import LoggedRequest, Step
 from tests.fakes.anthropic_server import FakeAnthropicServer, error, fake_anthropic, reply_json  # noqa: F401  (fixture)
 

@@ -9,13 +9,13 @@ import pytest
 from imap_tools import MailBoxUnencrypted
 from sqlalchemy import delete, func, select
 
-from agents.runner import run_agent
 from crm_core import clock
 from crm_core.contexts import follow_up as follow_up_builder
 from crm_core.db import unit_of_work
 from crm_core.mailbox.poller import poll
 from crm_core.models import Activity, Contact, Cursor, Decision, Email, MailMessage, OutboxMessage, User
 from crm_core.settings import get_settings
+from orchestration.runner import run_agent
 from tests.imap_server import dovecot, why_unavailable
 
 pytestmark = pytest.mark.skipif(why_unavailable() is not None, reason=why_unavailable() or "")
@@ -168,8 +168,8 @@ def test_a_wrong_password_is_an_error_and_records_nothing(inbox, monkeypatch):
 
 
 def test_the_scheduler_polls_only_when_a_mailbox_is_configured(inbox, monkeypatch):
-    from agents.scheduler import live_jobs
-    from agents.scheduler.handlers import HANDLERS
+    from orchestration.scheduler import live_jobs
+    from orchestration.scheduler.handlers import HANDLERS
     from crm_core.models import Job
 
     ids = _book()

@@ -8,12 +8,12 @@ import anthropic
 import pytest
 
 from agents.base import DecisionEnvelope, Proposal, ProposedAction
+from agents.common.working_hours import RepHours, in_working_hours, overlaps
 from agents.evals import check, load_cases, run_evals
-from agents.due_dates import parse_due
 from agents.llm import SYSTEM_DATA_RULE, reason
 from agents.meeting import AGENT, Context, Decision
-from agents.transcripts import is_person, parse_transcript
-from agents.working_hours import RepHours, in_working_hours, overlaps
+from agents.meeting.due_dates import parse_due
+from agents.meeting.transcripts import is_person, parse_transcript
 from crm_core.settings import Settings
 from tests.fakes.anthropic_server import FakeAnthropicServer, fake_anthropic, reply_json  # noqa: F401  (fixture)
 

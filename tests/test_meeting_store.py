@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from auth_helpers import MANAGER
-from agents.runner import run_agent
 from crm_core import clock, oversight
 from crm_core.actions import ics
 from crm_core.contexts import meeting as builder
 from crm_core.db import unit_of_work
 from crm_core.models import Account, Activity, Contact, Deal, Decision, Email, Meeting, OutboxMessage, Task, User
+from orchestration.runner import run_agent
 from tests.fakes.anthropic_server import FakeAnthropicServer, fake_anthropic, reply_json  # noqa: F401  (fixture)
 
 NOW = datetime(2026, 11, 24, 14, 30)  # a Tuesday

@@ -27,7 +27,6 @@ from agents.lead_scoring import estimate_of, tier_for
 from agents.llm import offline_provider
 from agents.pipeline import Review
 from agents.registry import get_agent
-from agents.runner import run_agent
 from crm_core import clock
 from crm_core.contexts import builder, privacy
 from crm_core.db import unit_of_work
@@ -44,6 +43,7 @@ from crm_core.models import (
     Meeting,
     OutboxMessage,
 )
+from orchestration.runner import run_agent
 from tests.fakes.anthropic_server import FakeAnthropicServer, fake_anthropic, reply_json  # noqa: F401  (fixture)
 from tests.fakes.crm_records import row_dicts
 

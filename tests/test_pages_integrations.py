@@ -13,7 +13,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from agents.base import DecisionEnvelope, Proposal, ProposedAction
-from agents.scheduler import live_jobs
+from orchestration.scheduler import live_jobs
 from auth_helpers import add_user, sign_in
 from crm_core import oversight
 from crm_core.auth.actor import Actor

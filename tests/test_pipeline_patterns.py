@@ -10,11 +10,11 @@ from sqlalchemy import select
 
 from auth_helpers import MANAGER
 from agents.llm import reason
-from tests.fakes.anthropic_server import fake_anthropic  # noqa: F401
 from agents.pipeline import AGENT, Decision, OpenDeal, Person, Review, binomial_tail, find_patterns
 from crm_core.contexts import pipeline as builder
 from crm_core.db import unit_of_work
 from crm_core.models import Deal, Decision as DecisionRow, StageHistory, Task, User
+from tests.fakes.anthropic_server import fake_anthropic  # noqa: F401
 
 NOW = datetime(2025, 6, 10, 9, 0)
 SAM, ALEX, KIM = Person(id=3, name="Sam"), Person(id=4, name="Alex"), Person(id=5, name="Kim")
@@ -139,7 +139,7 @@ def _pattern_decisions() -> list[DecisionRow]:
 
 
 def test_one_reps_stall_in_demo_is_escalated_once_and_not_again_within_a_week(store):
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
     from crm_core import clock
 
     ids = _write_stalling_book()
@@ -172,7 +172,7 @@ def test_one_reps_stall_in_demo_is_escalated_once_and_not_again_within_a_week(st
 
 
 def test_the_review_runs_once_per_freshness_window_and_a_pattern_is_reported_again_after_a_week(sqlite_store):
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
     from crm_core import clock
     from crm_core.models import Decision as Row
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from agents.evals import EVALS_DIR
 from agents.pipeline import AGENT, Context
-from agents.pipeline_routing import RED_DAYS_FOR_MANAGER, DealSize, review_route, top_quarter_from
+from agents.pipeline.routing import RED_DAYS_FOR_MANAGER, DealSize, review_route, top_quarter_from
 from crm_core import clock
 from crm_core.contexts import pipeline as builder
 from crm_core.contexts.pipeline_routing import red_history
@@ -205,7 +205,7 @@ def _about(deal_id: int, since: datetime) -> list[Decision]:
 
 
 def test_across_runs_a_small_red_deal_is_its_owners_first_and_the_managers_after_two_weeks(store):
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
 
     ids = _book_with_one_small_quiet_deal()
     with clock.frozen_at(NOW):

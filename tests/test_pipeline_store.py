@@ -121,7 +121,7 @@ def test_weights_are_learned_from_closed_deals_and_the_quiet_deal_is_flagged_wit
 
 
 def test_a_run_flags_every_open_deal_through_oversight_and_respects_snoozes_and_human_flags(store):
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
     from crm_core.services.pipeline import pipeline_board
 
     ids = write_quiet_book()
@@ -166,7 +166,7 @@ def test_a_run_flags_every_open_deal_through_oversight_and_respects_snoozes_and_
 
 
 def test_on_the_demo_book_every_open_deal_is_flagged_some_alone_and_red_escalations_queued(store):
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
     from crm_core import clock
     from crm_core.demo import seed_demo
     from crm_core.services.pipeline import pipeline_board
@@ -198,7 +198,7 @@ def reason_lists(reason: str) -> tuple[list[str], list[str]]:
 
 
 def test_every_reason_the_demo_book_produces_sits_on_the_side_its_rate_says(store):
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
     from crm_core import clock
     from crm_core.demo import seed_demo
     from crm_core.services.pipeline import pipeline_board
@@ -234,7 +234,7 @@ def test_every_reason_the_demo_book_produces_sits_on_the_side_its_rate_says(stor
 
 
 def test_the_hourly_scan_skips_deals_decided_recently_until_something_happens_to_them(store):
-    from agents.runner import run_agent
+    from orchestration.runner import run_agent
     from crm_core import clock
 
     ids = write_quiet_book()

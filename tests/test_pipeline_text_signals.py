@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from agents.llm import reason
 from agents.pipeline import AGENT, Context
-from agents.pipeline_signals import Book, DealHistory, SnapshotCache, fit_model, read_signals, training_rows
+from agents.pipeline.signals import Book, DealHistory, SnapshotCache, fit_model, read_signals, training_rows
 from crm_core.contexts import pipeline as builder
 from crm_core.db import unit_of_work
 from crm_core.models import Account, Activity, Contact, Deal, Email, Meeting, StageHistory, User

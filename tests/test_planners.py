@@ -5,10 +5,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from agents.scheduler import planners
 from crm_core import clock
 from crm_core.db import session_factory, unit_of_work
 from crm_core.models import Activity, Contact, Cursor, Job
+from orchestration.scheduler import planners
 
 
 def _contacts(n: int) -> list[int]:

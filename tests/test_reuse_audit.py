@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from agents.runner import reused_in, run_agent
 from crm_core import clock
 from crm_core.db import unit_of_work
 from crm_core.demo import seed_demo
 from crm_core.models import AuditEntry
 from crm_core.oversight.audit_words import event_label
 from crm_core.services.activity_log import AuditFilters, readable_audit
+from orchestration.runner import reused_in, run_agent
 
 AS_OF = datetime(2026, 6, 1, 9, 0)
 STANDS = event_label("decision.reused")
@@ -74,7 +74,7 @@ def test_a_run_about_one_lead_names_it_so_its_own_history_shows_the_decision_sta
 
 
 def test_a_large_run_pages_its_reuse_rows_so_no_row_grows_with_the_book(store, monkeypatch):
-    monkeypatch.setattr("agents.runner.REUSE_PAIRS_PER_ROW", 4)
+    monkeypatch.setattr("orchestration.runner.REUSE_PAIRS_PER_ROW", 4)
     with clock.frozen_at(AS_OF):
         seed_demo(as_of=AS_OF, scale=0.05)
     run_agent("lead_scoring", provider="offline", as_of=AS_OF, skip_unchanged=True)

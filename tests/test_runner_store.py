@@ -5,10 +5,10 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from agents.runner import run_agent
 from crm_core import clock
 from crm_core.db import unit_of_work
 from crm_core.models import Account, AgentSetting, AuditEntry, Contact, Decision, User
+from orchestration.runner import run_agent
 from tests.fakes.anthropic_server import FakeAnthropicServer, fake_anthropic  # noqa: F401  (fixture)
 
 

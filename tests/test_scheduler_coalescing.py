@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from agents.scheduler import planners
 from crm_core import clock, jobqueue
 from crm_core.db import unit_of_work
 from crm_core.models import Activity, Contact, Job
+from orchestration.scheduler import planners
 
 T0 = datetime(2026, 6, 1, 9, 0)
 

@@ -29,7 +29,7 @@ def _seed_contact() -> int:
 
 def _scheduler(*args: str) -> subprocess.Popen:
     env = os.environ | {"CRM_LLM_PROVIDER": "offline"}
-    return subprocess.Popen([sys.executable, "-m", "agents.scheduler", "--poll-interval", "0.2", *args],
+    return subprocess.Popen([sys.executable, "-m", "orchestration.scheduler", "--poll-interval", "0.2", *args],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

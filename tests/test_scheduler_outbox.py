@@ -37,7 +37,7 @@ def test_a_scheduled_email_is_sent_by_the_scheduler_once_it_is_due(store, smtp):
 
     time.sleep(2.5)
     env = os.environ | {"CRM_LLM_PROVIDER": "offline"}
-    done = subprocess.run([sys.executable, "-m", "agents.scheduler", "--once"], env=env, capture_output=True, text=True, timeout=240)
+    done = subprocess.run([sys.executable, "-m", "orchestration.scheduler", "--once"], env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
 
     [received] = smtp.received

@@ -8,12 +8,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from agents.scheduler import planners
-from agents.scheduler.worker import Worker
 from crm_core import clock, jobqueue
 from crm_core.db import get_engine, unit_of_work
 from crm_core.models import Activity, Contact, Job
 from crm_core.wakeups import Wakeup
+from orchestration.scheduler import planners
+from orchestration.scheduler.worker import Worker
 
 LONG = 60.0  # a wait that only a sign of work ends early; the tests never wait that long when all is well
 

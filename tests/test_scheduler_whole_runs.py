@@ -6,12 +6,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from agents.scheduler.handlers import HANDLERS
-from agents.scheduler.planners import AGENT_JOB, claim_period
-from agents.scheduler.worker import Worker
 from crm_core import clock
 from crm_core.db import unit_of_work
 from crm_core.models import Job
+from orchestration.scheduler.handlers import HANDLERS
+from orchestration.scheduler.planners import AGENT_JOB, claim_period
+from orchestration.scheduler.worker import Worker
 
 WHOLE_RUN_AGENTS = {"pipeline", "follow_up", "meeting", "enrichment", "lead_scoring"}
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from agents.scheduler import worker as worker_module
-from agents.scheduler.worker import Worker
 from crm_core import clock
 from crm_core.db import unit_of_work
 from crm_core.models import Decision, WorkerHeartbeat
+from orchestration.scheduler import worker as worker_module
+from orchestration.scheduler.worker import Worker
 
 
 def _spend(tokens_in: int, cost: str) -> None:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from agents.working_hours import RepHours, working_windows
+from agents.common.working_hours import RepHours, working_windows
 from crm_core import clock
 from crm_core.actions.base import ActionContext
 from crm_core.actions.common import delete_if_present, restore, snapshot

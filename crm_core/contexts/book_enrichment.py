@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from agents.base import BookBlock, BookSection
 from agents.enrichment import LOW_EVIDENCE, OVERWRITE_MIN, WRITABLE
-from agents.enrichment_sources import HttpSourceConfig, RuleRating
-from agents.enrichment_sources import store as rules
-from agents.enrichment_sources.evidence import CORROBORATED_MAX, DISAGREEMENT_PENALTY, RIVAL_MIN
-from agents.enrichment_sources.http_api import COMPANY_TARGETS, PERSON_TARGETS
+from agents.enrichment.sources import HttpSourceConfig, RuleRating
+from agents.enrichment.sources import store as rules
+from agents.enrichment.sources.evidence import CORROBORATED_MAX, DISAGREEMENT_PENALTY, RIVAL_MIN
+from agents.enrichment.sources.http_api import COMPANY_TARGETS, PERSON_TARGETS
 from crm_core.contexts.book import (
     AGENT_ACTIONS,
     BOOK_VERSION,

@@ -23,7 +23,7 @@ from agents.follow_up import (
     UNANSWERED_SWITCH,
     WAIT_MAX_DAYS,
 )
-from agents.response_playbook import FOLLOW_UP_MIN_GAP, MAX_ATTEMPTS, MIN_EVIDENCE, PRIOR_WEIGHT, playbook_summary
+from agents.follow_up.response_playbook import FOLLOW_UP_MIN_GAP, MAX_ATTEMPTS, MIN_EVIDENCE, PRIOR_WEIGHT, playbook_summary
 from crm_core.contexts.book import (
     AGENT_ACTIONS,
     BOOK_VERSION,

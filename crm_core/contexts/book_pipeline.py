@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from agents.base import BookBlock, BookSection
 from agents.pipeline import ACTION_WORDS, FRESH_FLAG_HOURS, THIN_SUPPORT
-from agents.pipeline_routing import RED_DAYS_FOR_MANAGER, TOP_SHARE, DealSize
-from agents.pipeline_signals import (
+from agents.pipeline.routing import RED_DAYS_FOR_MANAGER, TOP_SHARE, DealSize
+from agents.pipeline.signals import (
     DEFAULT_AMBER_SHARE,
     DEFAULT_RED_SHARE,
     FOLD_MIN_AUC,

@@ -39,7 +39,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from agents.enrichment import LOW_EVIDENCE, OVERWRITE_MIN, WRITABLE, Context, DuplicateHint, RejectedValue
-from agents.enrichment_sources import (
+from agents.enrichment.sources import (
     AccountHint,
     EnrichmentSource,
     FactValue,
@@ -51,9 +51,9 @@ from agents.enrichment_sources import (
     configured_sources,
     gather,
 )
-from agents.enrichment_sources.domains import domain_of, is_company_domain
-from agents.enrichment_sources.evidence import same_value, weigh
-from agents.enrichment_sources.http_api import COMPANY_TARGETS, PERSON_TARGETS
+from agents.enrichment.sources.domains import domain_of, is_company_domain
+from agents.enrichment.sources.evidence import same_value, weigh
+from agents.enrichment.sources.http_api import COMPANY_TARGETS, PERSON_TARGETS
 from agents.learning.features import email_kind
 from crm_core.contexts.book_enrichment import enrichment_block
 from crm_core.contexts.enrichment_rules import measure

@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agents.enrichment_sources import RuleRating, places
-from agents.enrichment_sources.evidence import CORROBORATED_MAX, same_value
-from agents.enrichment_sources.store import CONTACT_COUNTRY_FROM_ACCOUNT, COUNTRY_FROM_ACCOUNT
+from agents.enrichment.sources import RuleRating, places
+from agents.enrichment.sources.evidence import CORROBORATED_MAX, same_value
+from agents.enrichment.sources.store import CONTACT_COUNTRY_FROM_ACCOUNT, COUNTRY_FROM_ACCOUNT
 from crm_core.contexts.provenance import written_by_agent
 from crm_core.models import Account, Contact
 from crm_core.quality.placeholders import audited_placeholders, is_missing

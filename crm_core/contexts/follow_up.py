@@ -11,7 +11,7 @@ come, or a stop, both until something new happens). Marketing sends (activities 
 `campaign`) are never a personal touch.
 
 `prepare()` learns once per run, from the store's own history up to `as_of`, how often the team's
-emails, calls and LinkedIn messages got a response within a week (`agents.response_playbook.Playbook`),
+emails, calls and LinkedIn messages got a response within a week (`agents.follow_up.response_playbook.Playbook`),
 when each owner's contacts answer, and which resources people use.
 
 `build()` reads, for each contact, the emails (bodies as untrusted text), their replies and our
@@ -31,10 +31,10 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from agents.context_records import ContentItem, DealRef, EmailItem, MeetingItem
+from agents.common.context_records import ContentItem, DealRef, EmailItem, MeetingItem
+from agents.common.working_hours import RepHours, TimeHistogram, histogram
 from agents.follow_up import Context, PendingItem, Resource, ResponsePattern, TouchItem
-from agents.response_playbook import PLAYBOOK_DAYS, RESPONSE_DAYS, Playbook, TouchEvent, learn_playbook, run_state
-from agents.working_hours import RepHours, TimeHistogram, histogram
+from agents.follow_up.response_playbook import PLAYBOOK_DAYS, RESPONSE_DAYS, Playbook, TouchEvent, learn_playbook, run_state
 from crm_core.contexts.book_follow_up import follow_up_block
 from crm_core.contexts.reading import chunks, payload_text
 from crm_core.models import (

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from agents.common.working_hours import Interval, histogram
 from agents.meeting import (
     INVITE_HORIZON_DAYS,
     AccountRef,
@@ -47,7 +48,7 @@ from agents.meeting import (
     PersonRef,
     TaskRef,
 )
-from agents.working_hours import Interval, histogram
+from crm_core import clock
 from crm_core.contexts.book_meeting import meeting_block
 from crm_core.contexts.follow_up import (
     OUTCOMES,
@@ -65,7 +66,6 @@ from crm_core.contexts.follow_up import (
     response_pattern,
     stage_at,
 )
-from crm_core import clock
 from crm_core.models import Account, Activity, Contact, Deal, Decision, Email, Meeting, ScoreHistory, Task, User
 from crm_core.quality.placeholders import known_or_none
 

@@ -4,7 +4,7 @@
 meetings tied to the deal) into plain `DealHistory` records; the learning code cuts them at any
 moment, so the same read serves a live run and every date of a back-test. `prepare()` reads the
 newest weights the learn job stored in `model_snapshots` (`learn_pipeline_model`: learned from
-the deals closed before then, see `agents.pipeline_signals`); on a fresh store it learns once
+the deals closed before then, see `agents.pipeline.signals`); on a fresh store it learns once
 through that same function, and a run about the past learns as of then and stores nothing. `build()` reads each open deal's signals at `as_of`
 and puts them, with what the book says each one predicts, into the context.
 
@@ -59,7 +59,7 @@ from agents.pipeline import (
     RiskEstimate,
     SignalReading,
 )
-from agents.pipeline_signals import (
+from agents.pipeline.signals import (
     SIGNAL_LABELS,
     Book,
     DealHistory,
@@ -79,9 +79,9 @@ from crm_core.contexts.book_pipeline import pipeline_block
 from crm_core.contexts.pipeline_routing import deal_sizes, red_history
 from crm_core.contexts.reading import CHUNK, chunks
 from crm_core.importing.history import STALE_MARK
-from crm_core.settings import get_settings
 from crm_core.models import Account, Activity, Contact, Deal, Email, Meeting, ModelSnapshot, StageHistory, Task, User
 from crm_core.models.enums import DealStatus, MeetingStatus, TaskStatus
+from crm_core.settings import get_settings
 
 AGENT = "pipeline"
 MODEL_KIND = "pipeline_loss"

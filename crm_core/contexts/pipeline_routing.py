@@ -1,5 +1,5 @@
 """What the pipeline agent needs to decide who reviews a red deal: its size against the book, and
-how long it has been red (`agents.pipeline_routing` holds the rule).
+how long it has been red (`agents.pipeline.routing` holds the rule).
 
 `deal_sizes()` converts every open deal's amount into the reporting currency (the rate table the
 Pipeline health page uses: a currency with no rate is never guessed, its deals are left out of
@@ -19,8 +19,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agents.pipeline_routing import DealSize, top_quarter_from
-from agents.pipeline_signals import Book
+from agents.pipeline.routing import DealSize, top_quarter_from
+from agents.pipeline.signals import Book
 from crm_core.contexts.reading import chunks
 from crm_core.models import Deal, Decision
 from crm_core.services.fx import rate_table, reporting_currency

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from agents.enrichment_sources.evidence import same_value
+from agents.enrichment.sources.evidence import same_value
 
 MARKS = "_enrichment"
 MERGE_KEYS = frozenset({"merged_from", "other_emails"})  # written by merging duplicates (an agent proposes it)

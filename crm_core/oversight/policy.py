@@ -16,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from agents.common.compared_figures import compared_decimals
 from crm_core import clock
 from crm_core.actions import REGISTRY, ActionParams, ActionSpec
 from crm_core.actions.deals import MoveDealStage, MoveDealStageParams, stage_outcome
 from crm_core.auth.actor import Actor
 from crm_core.auth.rights import require
-from crm_core.compared_figures import compared_decimals
 from crm_core.errors import NotFound, UserError
 from crm_core.models import Account, Contact, Deal, Decision, Policy
 from crm_core.oversight.audit import record, record_as

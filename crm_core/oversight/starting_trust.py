@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agents.common.compared_figures import shown_pair
 from agents.llm.confidence import ANY_ACTION, ApprovalRecord, StartingTrust
 from crm_core import clock
-from crm_core.compared_figures import shown_pair
 from crm_core.models import AgentSetting, ModelSnapshot
 from crm_core.oversight.views import approval_stats
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from crm_core.compared_figures import compared_percents
+from agents.common.compared_figures import compared_percents
 
 AGENT_LABELS: dict[str, str] = {
     "lead_scoring": "Lead scoring",
@@ -158,7 +158,7 @@ def action_plural(action_type: str | None, count: int) -> str:
     return ACTION_PLURALS.get(action_type or "", "proposals")
 
 
-# What a scheduler worker is busy with; it records "<job kind> #<job id> <agent>" (agents/scheduler/worker.py).
+# What a scheduler worker is busy with; it records "<job kind> #<job id> <agent>" (orchestration/scheduler/worker.py).
 JOB_LABELS: dict[str, str] = {
     "agent": "Agent run", "data_audit": "Data-quality audit", "expire_queue": "Expiring unanswered decisions",
     "calibration": "Calibration report", "dispatch_outbox": "Sending the outbox", "deliver_webhooks": "Delivering webhooks",
@@ -267,7 +267,7 @@ def provider_line(provider: str | None, model: str | None, is_local: bool) -> st
 
 # ---- numbers that agree with the comparison they report ----------------------------------------------
 # `compared_percents` (0.499 against 0.50 reads '49.9%' and '50%') lives with the policy's own
-# decimals in `crm_core.compared_figures`, so the stored reason and the card round alike.
+# decimals in `agents.common.compared_figures`, so the stored reason and the card round alike.
 
 
 def confidence_sentence(value: float | None, threshold: float, stakes: str | None) -> str:

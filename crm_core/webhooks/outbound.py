@@ -8,7 +8,7 @@ its own transaction, so a webhook is told only what committed:
     decision.reverted   a human undid a decision (audit `decision.reverted`)
     deal.risk_changed   a deal's green/amber/red flag changed (`set_deal_risk` executed or reverted)
 
-The scheduler follows the audit log (`agents/scheduler/webhook_jobs.py`) and turns each entry into
+The scheduler follows the audit log (`orchestration/scheduler/webhook_jobs.py`) and turns each entry into
 one delivery row per active subscription. The row's unique (subscription, event id) is the
 "never twice" guarantee: re-reading the log after a crash finds the row and adds nothing. A
 delivery is claimed by a conditional UPDATE with a lease before the POST, so two workers never

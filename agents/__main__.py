@@ -1,5 +1,0 @@
-import sys
-
-from agents.cli import main
-
-sys.exit(main())

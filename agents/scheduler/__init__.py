@@ -1,1 +1,0 @@
-"""The scheduler sidecar: `python -m agents.scheduler [--once] [--workers N]`."""

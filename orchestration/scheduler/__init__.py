@@ -1,0 +1,1 @@
+"""The scheduler sidecar: `python -m orchestration.scheduler [--once] [--workers N]`."""
