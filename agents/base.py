@@ -9,7 +9,7 @@ allow-list that keeps injected text from choosing what the CRM does.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -174,6 +174,20 @@ class Agent(Protocol, Generic[C, D]):
     # Optional: `tier_for(ctx) -> ModelTier`, the tier one context needs when it differs from the
     # class tier (the pipeline's whole-pipeline review runs on the large tier, its deals on small).
     # `agents.llm.routing.tier_of(agent, ctx)` reads it.
+    # Optional: `ScoreChecks` below, for an agent whose decision is a score with a tier cut from it.
+
+
+@runtime_checkable
+class ScoreChecks(Protocol):
+    """Optional capability of an agent whose decision carries a `score` and a `tier` cut from it
+    (lead scoring). `agents.llm.output_checks` reads it: a reply whose tier the cut-offs do not give
+    its score is rejected, and a score far from the learned estimate goes to a person."""
+
+    def score_estimate(self, ctx: Any) -> Any:
+        """The learned (or prior) estimate behind the score; its `score` is what a reply moves from."""
+
+    def score_tier(self, score: int, estimate: Any) -> str:
+        """The tier the estimate's cut-offs give `score`."""
 
 
 def context_hash(ctx: BaseModel) -> str:

@@ -11,13 +11,15 @@ A path walks dicts by key and lists by index; `*` over a list means "any element
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from agents.base import DecisionEnvelope
+from agents.llm.provider import Providers
+from agents.llm.reasoning import reason
+from agents.llm.settings import LLMSettings
 from agents.registry import get_agent
 
 EVALS_DIR = Path(__file__).resolve().parent.parent / "tests" / "evals"
@@ -104,16 +106,20 @@ def run_evals(
     agent_names: list[str],
     *,
     provider: str | None = "offline",
-    client_factory: Callable[..., Any] | None = None,
+    settings: LLMSettings | None = None,
+    providers: Providers | None = None,
 ) -> list[CaseResult]:
-    from agents.llm import reason
+    """Every golden case of `agent_names`, decided through `reason()`.
 
+    `settings` and `providers` go to `reason()` as they are; without settings (no key, no local
+    model) only the offline reasoner can answer.
+    """
     results: list[CaseResult] = []
     for name in agent_names:
         agent = get_agent(name)
         for case in load_cases(name):
             ctx = agent.Context.model_validate(case["context"])
-            envelope = reason(agent, ctx, provider=provider, client_factory=client_factory)
+            envelope = reason(agent, ctx, provider=provider, settings=settings, providers=providers)
             failures = check(envelope, case.get("expect", {}))
             results.append(CaseResult(agent=name, name=case["name"], passed=not failures, failures=failures, provider=envelope.provider))
     return results

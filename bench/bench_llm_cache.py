@@ -94,7 +94,8 @@ class _Replies:
 
 @contextlib.contextmanager
 def fake_model() -> Iterator[str]:
-    from agents.llm import offline_provider, reasoning
+    from agents.llm import offline_provider
+    from agents.llm.anthropic_provider import AnthropicProvider
     from tests.fakes.anthropic_server import FakeAnthropicServer, error, reply_json
 
     server = FakeAnthropicServer()
@@ -104,23 +105,23 @@ def fake_model() -> Iterator[str]:
             return error(400, "fake bench model: no decision handed over for this request")(req)
         return reply_json(_Replies.next)(req)
 
-    real_call = reasoning._call_model
+    real_complete = AnthropicProvider.complete
 
-    def call_with_reply(route, agent, ctx, *args, **kwargs):
+    def complete_with_reply(self, request, limits):
         # The run itself is untouched: only the fake's next answer is chosen here, from the same context.
-        _Replies.next = offline_provider.decide(agent, ctx).model_dump(mode="json")
+        _Replies.next = offline_provider.decide(request.agent, request.ctx).model_dump(mode="json")
         try:
-            return real_call(route, agent, ctx, *args, **kwargs)
+            return real_complete(self, request, limits)
         finally:
             _Replies.next = None
 
     server.always(respond)
     server.start()
-    reasoning._call_model = call_with_reply
+    AnthropicProvider.complete = complete_with_reply
     try:
         yield server.url
     finally:
-        reasoning._call_model = real_call
+        AnthropicProvider.complete = real_complete
         server.stop()
 
 

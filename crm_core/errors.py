@@ -1,9 +1,13 @@
-"""Errors a user can cause. The message names the thing and the place; callers show it as is."""
+"""Errors a user can cause. The message names the thing and the place; callers show it as is.
+
+`UserError` itself lives in `agents.errors` (the reasoning wing raises its `ConfigError` subclass
+without importing the store); it is the same class here, so `except UserError` catches both.
+"""
 from __future__ import annotations
 
+from agents.errors import ConfigError, UserError
 
-class UserError(Exception):
-    """Bad input or a request that cannot be done; never a bug. Shown without a traceback."""
+__all__ = ["ConfigError", "InvalidTransition", "NotFound", "PermissionDenied", "UserError"]
 
 
 class NotFound(UserError):

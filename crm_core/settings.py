@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.llm.pricing import parse_price_table
+from agents.llm.settings import LLMSettings, ProviderName
+
+__all__ = ["LLMSettings", "ProviderName", "Settings", "get_settings"]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "crm.db"
-
-ProviderName = Literal["offline", "anthropic", "ollama"]
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore", frozen=True)
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
     model_small: str = "claude-haiku-5-5"
     model_mid: str = "claude-sonnet-5-5"
     model_large: str = "claude-opus-5-5"
+    # JSON price overrides per model (agents.llm.pricing); read as text, parsed by llm().
+    llm_prices: str | None = None
     # Circuit breaker per provider and model: after this many failed or timed-out attempts in a row,
     # decisions go to the offline reasoner for the cool-down, then one probe call tests the model.
     llm_breaker_failures: int = 3
@@ -119,6 +122,29 @@ class Settings(BaseSettings):
         if self.llm_provider:
             return self.llm_provider
         return "anthropic" if self.anthropic_api_key else "offline"
+
+    def llm(self) -> LLMSettings:
+        """The reasoning layer's part of the settings, as the value `agents.llm` takes.
+
+        Raises ConfigError (a UserError) when CRM_LLM_PRICES does not parse.
+        """
+        return LLMSettings(
+            provider=self.llm_provider,
+            anthropic_api_key=self.anthropic_api_key,
+            anthropic_base_url=self.anthropic_base_url,
+            timeout_s=self.llm_timeout_s,
+            max_retries=self.llm_max_retries,
+            ollama_host=self.ollama_host,
+            ollama_model=self.ollama_model,
+            model_small=self.model_small,
+            model_mid=self.model_mid,
+            model_large=self.model_large,
+            breaker_failures=self.llm_breaker_failures,
+            breaker_cooldown_s=self.llm_breaker_cooldown_s,
+            batch_above=self.llm_batch_above,
+            batch_poll_s=self.llm_batch_poll_s,
+            prices=parse_price_table(self.llm_prices),
+        )
 
     @property
     def competitor_names(self) -> tuple[str, ...]:

@@ -29,16 +29,16 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from agents.base import DecisionEnvelope
-from agents.llm import anthropic_provider, batches
+from agents.llm import anthropic_provider, batches, default_providers, reason
 from agents.llm.fingerprint import fingerprint
 from agents.llm.reply import ProviderFailure
-from agents.registry import get_agent
-from crm_core import clock
+from crm_core import clock, oversight
 from crm_core.budget import spend_today
-from crm_core.contexts import builder, privacy
+from crm_core.contexts import privacy
 from crm_core.db import unit_of_work
 from crm_core.models import Decision
 from crm_core.settings import get_settings
+from orchestration.registry import entry
 
 
 class RunInterrupted(BaseException):
@@ -190,7 +190,6 @@ def _record_reuse(session, agent_name: str, reused: list[Decision], as_of: datet
     it is ("part" of "parts"). A run about one subject (a scheduler job after an event) names that
     decision, so the record's own history shows it.
     """
-    from crm_core import oversight  # imported where used, as run_agent does
 
     chunks = [reused[i:i + REUSE_PAIRS_PER_ROW] for i in range(0, len(reused), REUSE_PAIRS_PER_ROW)]
     for part, chunk in enumerate(chunks, start=1):
@@ -223,7 +222,7 @@ def _decide_in_batch(
     capture pass as they are. A subject the batch did not answer is left out: the synchronous
     path then retries it or decides it offline, as for any single call.
     """
-    settings = get_settings()
+    settings = get_settings().llm()
     decided: dict[str, DecisionEnvelope] = {}
     requests: dict[str, dict[str, Any]] = {}
     ids: dict[str, tuple[str, BaseModel, Any]] = {}
@@ -237,7 +236,7 @@ def _decide_in_batch(
         return decided
     try:
         client = client_factory("anthropic", settings) if client_factory else anthropic_provider.build_client(settings)
-        answered = batches.run_batch(client, requests, poll_s=settings.llm_batch_poll_s, stop=control.stop,
+        answered = batches.run_batch(client, requests, poll_s=settings.batch_poll_s, stop=control.stop,
                                      deadline=control.deadline)
     except (anthropic.APIError, ProviderFailure):
         return decided  # the batch could not be sent or read: every captured subject goes synchronous
@@ -265,16 +264,14 @@ def run_agent(
 
     `control`: the run's deadline and stop request (default: `CRM_LLM_RUN_DEADLINE_S`, no stop).
     """
-    from agents.llm import reason
-    from crm_core import oversight
 
-    agent = get_agent(agent_name)
-    contexts_module = builder(agent_name)
+    registered = entry(agent_name)
+    agent, contexts_module = registered.agent, registered.contexts
     as_of = clock.to_naive_utc(as_of) if as_of else clock.now()
 
     # prepare() may store a freshly learned model, so it runs in a writing unit of work.
     with unit_of_work() as session:
-        prepared = contexts_module.prepare(session, as_of=as_of) if hasattr(contexts_module, "prepare") else None
+        prepared = contexts_module.prepare(session, as_of=as_of)
     with unit_of_work(readonly=True) as session:
         ids = list(subject_ids) if subject_ids is not None else contexts_module.subjects(session, as_of=as_of)
         contexts = contexts_module.build(session, ids, as_of=as_of, prepared=prepared) if ids or subject_ids is None else []
@@ -310,12 +307,18 @@ def run_agent(
         with unit_of_work() as session:
             _record_reuse(session, agent_name, reused_here, as_of)
 
-    def decide(ctx: BaseModel, screen: Any, factory: Callable[..., Any] | None) -> DecisionEnvelope:
-        return reason(agent, ctx, provider=provider, approval_stats=approval_stats, budget_exhausted=budget_spent,
-                      client_factory=factory, privacy=screen, deadline=control.deadline)
+    llm = get_settings().llm()
+    live = default_providers(llm, client_factory)
+
+    def decide(ctx: BaseModel, screen: Any, anthropic_client: Callable[..., Any] | None = None) -> DecisionEnvelope:
+        # The batch path swaps only the anthropic provider's client (capture, then replay); the others stay live.
+        providers = live if anthropic_client is None else {
+            **live, "anthropic": anthropic_provider.AnthropicProvider(llm, anthropic_client)}
+        return reason(agent, ctx, provider=provider, settings=llm, providers=providers, approval_stats=approval_stats,
+                      budget_exhausted=budget_spent, privacy=screen, deadline=control.deadline)
 
     batched: dict[str, DecisionEnvelope] = {}
-    if provider != "offline" and len(todo) > get_settings().llm_batch_above and not control.stop.is_set():
+    if provider != "offline" and len(todo) > llm.batch_above and not control.stop.is_set():
         batched = _decide_in_batch(todo, decide, client_factory, control)
     for key, outcome, ctx, screen, digest in todo:
         if control.stop.is_set():
@@ -325,7 +328,7 @@ def run_agent(
         if envelope is None:
             try:
                 with control.model_call():
-                    envelope = decide(ctx, screen, client_factory)
+                    envelope = decide(ctx, screen)
             except RunInterrupted:
                 outcome.failed = True
                 outcome.error = f"interrupted ({control.stop_reason}) while waiting for the model; nothing was stored"

@@ -25,10 +25,11 @@ from agents.llm.fingerprint import fingerprint
 from agents.pipeline import Review
 from agents.registry import get_agent
 from crm_core import clock
-from crm_core.contexts import book_pipeline, builder
+from crm_core.contexts import book_pipeline
 from crm_core.db import dispose_engines, unit_of_work
 from crm_core.demo import seed_demo
 from crm_core.models import Account, Contact, Deal, Decision, Policy, User
+from orchestration.registry import builder
 from orchestration.runner import run_agent
 from tests.fakes import LoggedRequest, Step
 from tests.fakes.anthropic_server import FakeAnthropicServer, forget_cache, reply_json

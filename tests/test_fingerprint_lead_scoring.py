@@ -14,10 +14,10 @@ from agents.lead_scoring import Context
 from agents.llm import fingerprint as fp
 from agents.llm.fingerprint import fingerprint
 from crm_core import clock
-from crm_core.contexts import builder
 from crm_core.db import unit_of_work
 from crm_core.demo import seed_demo
 from crm_core.models import Activity
+from orchestration.registry import builder
 from orchestration.runner import run_agent
 
 AS_OF = datetime(2026, 6, 1, 9, 0)

@@ -166,8 +166,8 @@ def test_there_are_at_least_ten_golden_cases_and_the_offline_reasoner_passes_the
 
 
 def test_the_contexts_engagement_carries_exactly_the_learned_engagement_features():
-    # Two definitions on purpose (the agent's JSON boundary vs the learner's fast dataclass):
-    # this keeps them in step, so a feature added to one is never silently missing from the other.
+    # The context's pydantic model is built from the learner's list (agents.learning.features.
+    # engagement_fields): a feature added to the learner reaches the agent's JSON boundary too.
     from dataclasses import fields
 
     from agents.lead_scoring import Engagement as ContextEngagement

@@ -6,7 +6,7 @@ import pytest
 
 from agents.base import UntrustedText
 from agents.llm import SYSTEM_DATA_RULE, reason
-from crm_core.settings import Settings
+from crm_core.settings import Settings, get_settings
 from tests.fakes.anthropic_server import (  # noqa: F401  (fake_anthropic is a fixture)
     FakeAnthropicServer,
     error,
@@ -104,7 +104,7 @@ def test_ANTHROPIC_env_vars_are_honoured(fake_anthropic, monkeypatch):
     monkeypatch.delenv("CRM_LLM_PROVIDER", raising=False)
     fake_anthropic.script(reply_json(good_reply()))
 
-    env = reason(AGENT, ctx())  # settings from the environment; key set -> anthropic by default
+    env = reason(AGENT, ctx(), settings=get_settings().llm())  # key set -> anthropic by default
 
     assert env.provider == "anthropic" and not env.failed
     assert fake_anthropic.message_requests[0].headers["authorization"] == "Bearer sk-from-env"

@@ -18,17 +18,18 @@ from agents.lead_scoring import Context as LeadContext
 from agents.llm import anthropic_provider, reason
 from agents.llm.book import render_book
 from agents.llm.fingerprint import fingerprint
-from agents.llm.pricing import cost_usd
+from agents.llm.pricing import DEFAULT_PRICES, cost_usd
 from agents.pipeline import AGENT as PIPELINE
 from agents.pipeline import OpenDeal, Person, Review
 from agents.registry import get_agent
 from crm_core import clock
-from crm_core.contexts import book_lead_scoring, builder
+from crm_core.contexts import book_lead_scoring
 from crm_core.contexts.book import screened
 from crm_core.db import unit_of_work
 from crm_core.demo import seed_demo
 from crm_core.models import Account, Contact, Decision
 from crm_core.settings import Settings
+from orchestration.registry import builder
 from orchestration.runner import run_agent
 from tests.fakes import LoggedRequest
 from tests.fakes.anthropic_server import (  # noqa: F401  (fake_anthropic is a fixture)
@@ -91,8 +92,9 @@ def test_after_the_first_request_of_a_run_the_book_block_is_read_from_the_cache_
         assert e.usage.cache_read_tokens == first.usage.cache_write_tokens and e.usage.cache_write_tokens == 0
         assert e.usage.input_tokens < e.usage.cache_read_tokens  # only the lead itself is paid in full
         full_price, _ = cost_usd(SONNET, e.usage.model_copy(update={
-            "input_tokens": e.usage.input_tokens + e.usage.cache_read_tokens, "cache_read_tokens": 0}))
-        assert e.usage.cost_usd == pytest.approx(cost_usd(SONNET, e.usage)[0]) and e.usage.cost_usd < 0.5 * full_price
+            "input_tokens": e.usage.input_tokens + e.usage.cache_read_tokens, "cache_read_tokens": 0}), DEFAULT_PRICES)
+        assert e.usage.cost_usd == pytest.approx(cost_usd(SONNET, e.usage, DEFAULT_PRICES)[0])
+        assert e.usage.cost_usd < 0.5 * full_price
 
     # What was stored is what the API said (split over a decision's proposals): the cache counts and their cost.
     with unit_of_work(readonly=True) as s:

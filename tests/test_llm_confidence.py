@@ -6,8 +6,11 @@ import itertools
 import pytest
 
 from agents.base import Usage
+from agents.errors import ConfigError
 from agents.llm import combine_confidence, cost_usd, price_for
+from agents.llm.pricing import DEFAULT_PRICES, parse_price_table
 from crm_core.errors import UserError
+from crm_core.settings import get_settings
 
 MODEL = [0.0, 0.3, 0.6, 0.9, 1.0]
 COMPLETE = [0.0, 0.25, 0.5, 1.0]
@@ -62,20 +65,25 @@ def test_approval_prior_numbers_in_the_docstring():
 
 def test_cost_uses_the_price_table_and_env_overrides(monkeypatch):
     usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, cache_read_tokens=1_000_000, cache_write_tokens=1_000_000)
-    assert cost_usd("claude-sonnet-5-5", usage) == (3.0 + 15.0 + 0.3 + 3.75, True)
-    monkeypatch.setenv("CRM_LLM_PRICES", '{"my-model": {"input": 1, "output": 2, "cache_read": 0, "cache_write": 0}}')
-    assert cost_usd("my-model", usage) == (3.0, True)
-    assert price_for("claude-sonnet-5-5") is not None
-
-
-def test_unknown_model_is_charged_at_the_highest_known_price(monkeypatch):
     monkeypatch.delenv("CRM_LLM_PRICES", raising=False)
+    prices = get_settings().llm().prices
+    assert cost_usd("claude-sonnet-5-5", usage, prices) == (3.0 + 15.0 + 0.3 + 3.75, True)
+    assert price_for("my-model", prices) is None
+    monkeypatch.setenv("CRM_LLM_PRICES", '{"my-model": {"input": 1, "output": 2, "cache_read": 0, "cache_write": 0}}')
+    prices = get_settings().llm().prices  # the store reads the variable; the reasoning gets the table as a value
+    assert cost_usd("my-model", usage, prices) == (3.0, True)
+    assert price_for("claude-sonnet-5-5", prices) is not None
+
+
+def test_unknown_model_is_charged_at_the_highest_known_price():
     usage = Usage(input_tokens=1_000_000)
-    cost, known = cost_usd("claude-unknown-9", usage)
+    cost, known = cost_usd("claude-unknown-9", usage, DEFAULT_PRICES)
     assert not known and cost == 5.0  # opus input price, the dearest default
 
 
 def test_bad_price_table_is_a_user_error(monkeypatch):
     monkeypatch.setenv("CRM_LLM_PRICES", '{"m": {"input": "cheap"}}')
     with pytest.raises(UserError, match="CRM_LLM_PRICES"):
-        cost_usd("m", Usage())
+        get_settings().llm()
+    with pytest.raises(ConfigError, match="CRM_LLM_PRICES: not a valid price table"):
+        parse_price_table("[1, 2]")

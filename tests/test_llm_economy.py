@@ -21,10 +21,10 @@ from agents.pipeline import Context as DealContext
 from agents.pipeline import CurrentFlag, RiskEstimate
 from agents.registry import get_agent
 from crm_core import clock
-from crm_core.contexts import builder
 from crm_core.db import unit_of_work
 from crm_core.demo import seed_demo
 from crm_core.models import AuditEntry, Decision
+from orchestration.registry import builder
 from orchestration.runner import reused_in, run_agent
 from tests.fakes import LoggedRequest, Step
 from tests.fakes.anthropic_server import FakeAnthropicServer, error, fake_anthropic, reply_json  # noqa: F401  (fixture)
@@ -173,7 +173,7 @@ def test_a_prefix_above_the_minimum_is_written_once_then_read_and_one_below_is_n
 
 # -- the Message Batches API -----------------------------------------------------------------------
 def test_a_bulk_run_goes_through_a_batch_at_half_price_with_the_synchronous_decisions(answering, monkeypatch):
-    from agents.llm.pricing import cost_usd
+    from agents.llm.pricing import DEFAULT_PRICES, cost_usd
 
     answering.replies = _offline_replies(AS_OF)
     monkeypatch.setenv("CRM_LLM_BATCH_POLL_S", "0.01")
@@ -205,7 +205,7 @@ def test_a_bulk_run_goes_through_a_batch_at_half_price_with_the_synchronous_deci
     assert not second.failed and set(batched) == set(sync)
     for contact, env in batched.items():
         assert env.decision == sync[contact].decision  # same decisions as the synchronous path
-        full, _ = cost_usd(env.model, env.usage)
+        full, _ = cost_usd(env.model, env.usage, DEFAULT_PRICES)
         if contact == flaky:
             assert env.usage.cost_usd == pytest.approx(full)
         else:

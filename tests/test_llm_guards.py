@@ -175,7 +175,7 @@ def test_a_failing_local_model_opens_its_own_breaker(fake_anthropic, fake_ollama
 
 # -- deadlines -------------------------------------------------------------------------------------
 def test_call_limits_cut_the_timeout_and_retries_to_the_time_left():
-    settings = Settings(llm_timeout_s=30.0, llm_max_retries=2)
+    settings = Settings(llm_timeout_s=30.0, llm_max_retries=2).llm()
     assert call_limits(settings, deadline=None, probe=False).model_dump() == {"timeout_s": 30.0, "max_retries": 2}
     assert call_limits(settings, deadline=None, probe=True).max_retries == 0
     tight = call_limits(settings, deadline=time.monotonic() + 40, probe=False)

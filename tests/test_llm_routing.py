@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.llm import OFFLINE_MODEL, model_for, reason
+from agents.errors import ConfigError
+from agents.llm import OFFLINE_MODEL, default_providers, model_for, reason
 from crm_core.errors import UserError
 from crm_core.settings import Settings
 from tests.fakes.anthropic_server import FakeAnthropicServer, fake_anthropic, reply_json  # noqa: F401
@@ -115,9 +116,10 @@ def test_offline_reasoner_failure_is_a_failed_envelope(monkeypatch):
     assert env.failed and env.proposals == () and "ZeroDivisionError" in env.error
 
 
-def test_unknown_provider_is_a_user_error():
-    with pytest.raises(UserError, match="provider 'gpt' is not one of"):
+def test_unknown_provider_is_a_config_error_which_every_user_error_handler_catches():
+    with pytest.raises(ConfigError, match="provider 'gpt' is not one of") as raised:
         reason(AGENT, ScoringContext(contact_id=3, name="A", email="a@x.example"), provider="gpt", settings=settings_for())
+    assert isinstance(raised.value, UserError) and isinstance(raised.value, ValueError)
 
 
 def test_ollama_requested_without_a_host_falls_back_to_offline():
@@ -126,8 +128,10 @@ def test_ollama_requested_without_a_host_falls_back_to_offline():
 
 
 def test_model_tiers_come_from_settings():
-    s = Settings(model_small="s-model", model_mid="m-model", model_large="l-model")
+    s = Settings(model_small="s-model", model_mid="m-model", model_large="l-model").llm()
     assert [model_for(t, s) for t in ("small", "mid", "large")] == ["s-model", "m-model", "l-model"]
+    with pytest.raises(ConfigError, match="tier 'huge'"):
+        model_for("huge", s)  # type: ignore[arg-type]
 
 
 # -- the local model's failure modes --------------------------------------------------------
@@ -211,9 +215,10 @@ def test_client_factory_supplies_the_client_but_cannot_override_privacy(fake_ant
 
     fake_anthropic.script(reply_json(good_reply()))
     fake_ollama.script(chat_json(good_reply()))
-    s = settings_for(fake_anthropic, fake_ollama)
-    public = reason(AGENT, ctx_plain(), provider="anthropic", settings=s, client_factory=factory)
-    private = reason(AGENT, sensitive_ctx(), provider="anthropic", settings=s, client_factory=factory)
+    s = settings_for(fake_anthropic, fake_ollama).llm()
+    providers = default_providers(s, client_factory=factory)
+    public = reason(AGENT, ctx_plain(), provider="anthropic", settings=s, providers=providers)
+    private = reason(AGENT, sensitive_ctx(), provider="anthropic", settings=s, providers=providers)
 
     assert calls == ["anthropic", "ollama"]
     assert public.provider == "anthropic" and private.provider == "ollama"

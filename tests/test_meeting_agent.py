@@ -336,3 +336,30 @@ def test_the_golden_checks_can_fail():
             ProposedAction(type="create_action_items", params={"meeting_id": 6, "items": [{"title": "Email the contract to attacker@x.com"}]}),)),))
     failures = check(leaky, case["expect"])
     assert any("attacker" in f for f in failures) and any("escalation" in f for f in failures)
+
+
+def test_each_kind_has_its_job_module_and_the_dispatch_covers_every_kind():
+    from typing import get_args
+
+    from agents.meeting import JOBS, action_items, brief, invite
+    from agents.meeting.models import Kind
+
+    assert JOBS == {"invite": invite, "brief": brief, "action_items": action_items}
+    assert set(JOBS) == set(get_args(Kind))
+    for job in JOBS.values():
+        assert all(callable(getattr(job, f)) for f in ("decide", "render", "proposal", "facts_present", "agree"))
+
+
+def test_the_transcript_readers_import_the_agents_models_for_annotations_only():
+    # Made real, such an import would run the meeting package while it is importing these modules.
+    import ast
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "agents" / "meeting"
+    for name in ("commitments.py", "transcripts.py", "due_dates.py"):
+        tree = ast.parse((folder / name).read_text())
+        type_only = {id(n) for block in tree.body if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+                     for n in ast.walk(block)}
+        real = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and id(n) not in type_only
+                and (n.module == "agents.meeting" or (n.module or "").startswith("agents.meeting.models"))]
+        assert not real, f"{name}: {real}"

@@ -28,7 +28,7 @@ from agents.llm import offline_provider
 from agents.pipeline import Review
 from agents.registry import get_agent
 from crm_core import clock
-from crm_core.contexts import builder, privacy
+from crm_core.contexts import privacy
 from crm_core.db import unit_of_work
 from crm_core.demo import seed_demo
 from crm_core.models import (
@@ -43,6 +43,7 @@ from crm_core.models import (
     Meeting,
     OutboxMessage,
 )
+from orchestration.registry import builder
 from orchestration.runner import run_agent
 from tests.fakes.anthropic_server import FakeAnthropicServer, fake_anthropic, reply_json  # noqa: F401  (fixture)
 from tests.fakes.crm_records import row_dicts

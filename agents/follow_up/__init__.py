@@ -36,6 +36,7 @@ from agents.base import BookBlock, Frozen, Prompt, Proposal, ProposedAction
 from agents.common.context_records import ContentItem, DealRef, EmailItem, MeetingItem
 from agents.common.email_topics import WRONG_PERSON, TopicHit, detect_topics, opted_out
 from agents.common.phrasing import day_phrase, join_words
+from agents.common.rendering import as_json, with_data_rule
 from agents.common.text_reading import body_sentences, one_line, outside_references, quotable
 from agents.common.working_hours import (
     DEFAULT_REP,
@@ -72,6 +73,7 @@ from agents.follow_up.response_playbook import (
     rate_words,
 )
 from agents.follow_up.web_activity import content_words
+from agents.llm.fence import fence
 
 Channel = Literal["email", "call", "linkedin_message", "send_resource", "none"]
 
@@ -224,14 +226,6 @@ you decide whether to follow up now, what kind of follow-up, and when:
 You never choose recipients, addresses, record ids or links: the system writes only to the contact on
 record. Do not put email addresses or links in the message.
 """
-
-
-def _system() -> str:
-    try:
-        from agents.llm import SYSTEM_DATA_RULE
-    except ImportError:  # pragma: no cover - the provider package ships with the agents
-        return SYSTEM
-    return SYSTEM + "\n" + SYSTEM_DATA_RULE
 
 
 # == offline reasoning: what the contact did ========================================================
@@ -538,11 +532,9 @@ class FollowUpAgent:
     tier: ClassVar[str] = "mid"
     Context: ClassVar[type[BaseModel]] = Context
     Decision: ClassVar[type[BaseModel]] = Decision
-    prompt: ClassVar[Prompt] = Prompt(version="follow_up/2", system=_system())
+    prompt: ClassVar[Prompt] = Prompt(version="follow_up/2", system=with_data_rule(SYSTEM))
 
     def render(self, ctx: Context) -> str:
-        from agents.llm import fence
-
         rep = ctx.owner or DEFAULT_REP
         sig = read_signals(ctx)
         stop = stop_for(ctx, sig)
@@ -570,8 +562,8 @@ class FollowUpAgent:
         explained = [f"stop: {stop.words}" if stop else "stop: nothing found", f"timing: {when.words}",
                      f"channel: {channel[1]}", f"send time: {suggested.basis}"]
         blocks = [
-            "Plan the follow-up. Facts computed by the CRM (trusted):", _json(facts),
-            "What the CRM's own checks found (trusted):", _json(checks),
+            "Plan the follow-up. Facts computed by the CRM (trusted):", as_json(facts),
+            "What the CRM's own checks found (trusted):", as_json(checks),
             fence("\n".join(explained), "the checks explained (may quote imported names)"),
         ]
         if ctx.book is None:  # else the playbook travels in the book block, once for every contact
@@ -579,7 +571,7 @@ class FollowUpAgent:
                        "\n".join(f"- {line}" for line in playbook_summary(ctx.playbook))]
         blocks += [
             "Contact and deal (imported values):",
-            fence(_json({"name": ctx.name, "first_name": ctx.first_name, "title": ctx.title, "company": ctx.company,
+            fence(as_json({"name": ctx.name, "first_name": ctx.first_name, "title": ctx.title, "company": ctx.company,
                          "deal": ctx.deal.name if ctx.deal else None}), "contact profile"),
         ]
         if ctx.pending:
@@ -589,7 +581,7 @@ class FollowUpAgent:
             blocks.append("Email history, oldest first:")
             for e in ctx.emails:
                 head = {"direction": e.direction, "sent_at": _iso(e.sent_at), "opened_at": _iso(e.opened_at), "replied_at": _iso(e.replied_at)}
-                blocks += [_json(head), fence(f"Subject: {e.subject or ''}\n\n{e.body or ''}", f"{e.direction} email body")]
+                blocks += [as_json(head), fence(f"Subject: {e.subject or ''}\n\n{e.body or ''}", f"{e.direction} email body")]
         if ctx.content:
             rows = "\n".join(f"{c.at:%a %Y-%m-%d %H:%M} {c.kind}: {c.title or ''} {c.url or ''}".rstrip() for c in ctx.content)
             blocks += ["Pages read and content downloaded, newest first:", fence(rows, "web activity")]
@@ -757,12 +749,6 @@ def _naive(moment: datetime) -> datetime:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="minutes") if moment else None
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
 
 
 AGENT = FollowUpAgent()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_type_hints
 
 from agents.learning import records as r
 from agents.learning.records import ContactRecord
@@ -252,10 +252,18 @@ def feature_row(record: ContactRecord, at: datetime, timeline=None) -> dict[str,
     return row
 
 
-# Engagement features by name: the prior and the explanations know them.
+# Engagement features by name: the prior and the explanations know them, and the lead-scoring
+# context declares its engagement fields from them (`engagement_fields`).
 ENGAGEMENT_FEATURES = tuple(n for n in Engagement.__annotations__ if n != "last_stage")
 # Computed from what happened up to the snapshot (the event log, the contact's age), not read from
 # a field as it is now: a value written at the outcome cannot reach them.
 TIMED_FEATURES = frozenset({*ENGAGEMENT_FEATURES, "age_days", "stage_logged"})
 # Values that stand for an empty store field (a contact without a phone, without an email).
 ABSENT_VALUES: dict[str, Any] = {"has_phone": 0.0, "email_kind": "none"}
+
+
+def engagement_fields() -> dict[str, tuple[Any, Any]]:
+    """Each engagement feature with its type and default, as a typed model of them declares it."""
+    types = get_type_hints(Engagement)
+    defaults = {f.name: f.default for f in fields(Engagement)}
+    return {name: (types[name], defaults[name]) for name in ENGAGEMENT_FEATURES}

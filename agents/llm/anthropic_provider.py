@@ -13,6 +13,8 @@ examples) go as system blocks marked `cache_control: ephemeral` (`system_blocks`
 of an agent on one book shares them, so after the first request of a run they are read from the
 prompt cache once they reach the model's cacheable minimum (agents.llm.caching). Retries with backoff on
 408/409/429/5xx/529 and the timeout are the SDK's own (`max_retries`, `timeout` from settings).
+
+`AnthropicProvider` is this module behind the `agents.llm.provider.Provider` interface.
 """
 from __future__ import annotations
 
@@ -25,10 +27,12 @@ from pydantic import BaseModel
 
 from agents.base import Usage
 from agents.llm.caching import estimate_tokens, min_cacheable_tokens
+from agents.llm.provider import DEFAULT_MAX_TOKENS, CallLimits, ClientFactory, ModelRequest
 from agents.llm.reply import ModelReply, ProviderFailure
-from crm_core.settings import Settings
+from agents.llm.routing import model_for
+from agents.llm.settings import LLMSettings
 
-DEFAULT_MAX_TOKENS = 4096
+__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider", "build_client", "call", "output_config", "system_blocks"]
 
 
 @lru_cache(maxsize=8)
@@ -37,11 +41,11 @@ def _cached_client(api_key: str, base_url: str | None, timeout_s: float, max_ret
     return anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
 
 
-def build_client(settings: Settings) -> anthropic.Anthropic:
+def build_client(settings: LLMSettings) -> anthropic.Anthropic:
     if not settings.anthropic_api_key:
         raise ProviderFailure("anthropic: ANTHROPIC_API_KEY is not set")
     return _cached_client(
-        settings.anthropic_api_key, settings.anthropic_base_url, settings.llm_timeout_s, settings.llm_max_retries
+        settings.anthropic_api_key, settings.anthropic_base_url, settings.timeout_s, settings.max_retries
     )
 
 
@@ -165,3 +169,29 @@ def call(
     except json.JSONDecodeError as exc:
         raise ProviderFailure(f"anthropic: reply is not JSON ({exc.msg} at char {exc.pos}): {text[:120]!r}", usage=usage, model=answered_by) from exc
     return ModelReply(payload=payload, model=answered_by, usage=usage, stop_reason=message.stop_reason)
+
+
+class AnthropicProvider:
+    """Claude, remote: the model of the request's tier, the client from settings unless a factory supplies it."""
+
+    name = "anthropic"
+    is_local = False
+    is_model = True
+
+    def __init__(self, settings: LLMSettings, client_factory: ClientFactory | None = None) -> None:
+        self.settings = settings
+        self.client_factory = client_factory
+
+    def model_for(self, request: ModelRequest) -> str:
+        return model_for(request.tier, self.settings)
+
+    def complete(self, request: ModelRequest, limits: CallLimits | None) -> ModelReply:
+        # The prompt first: an agent that cannot render its context fails before any client is made.
+        system, user, book, max_tokens = request.system, request.user, request.book, request.max_tokens
+        model = self.model_for(request)
+        settings = self.settings
+        client = self.client_factory(self.name, settings) if self.client_factory else build_client(settings)
+        if limits is not None and (limits.timeout_s, limits.max_retries) != (settings.timeout_s, settings.max_retries):
+            client = client.with_options(timeout=limits.timeout_s, max_retries=limits.max_retries)
+        return call(client, model=model, system=system, user=user, decision_model=request.decision_model,
+                    max_tokens=max_tokens, book=book)

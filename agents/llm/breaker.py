@@ -2,8 +2,8 @@
 
 Why: with an API that never answers, every decision used to wait the whole timeout on every retry
 (30 s x 3 attempts = 90 s a subject), so a run over a book took hours and the scheduler sat on it.
-After `llm_breaker_failures` failed or timed-out attempts in a row the breaker opens: for
-`llm_breaker_cooldown_s` no call is made and `reason()` decides with the offline reasoner, saying
+After `breaker_failures` (CRM_LLM_BREAKER_FAILURES) failed or timed-out attempts in a row the breaker opens: for
+`breaker_cooldown_s` (CRM_LLM_BREAKER_COOLDOWN_S) no call is made and `reason()` decides with the offline reasoner, saying
 so in the decision. When the cool-down ends one caller gets a probe (a single attempt, no
 retries); its success closes the breaker, its failure opens it for another cool-down. Callers
 arriving while the probe is out also go offline, so a dead endpoint costs one timeout per

@@ -3,8 +3,9 @@
 `chat(format=<JSON schema>)` makes Ollama constrain decoding to the decision's schema; the reply
 is still validated against the pydantic model by `reason()`. The ollama client has no retries
 of its own, so this module retries connection errors, timeouts, 429 and 5xx with exponential
-backoff, `settings.llm_max_retries` times, like the Anthropic SDK does. Temperature 0: the same
-context should get the same decision.
+backoff, `settings.max_retries` times, like the Anthropic SDK does. Temperature 0: the same
+context should get the same decision. `OllamaProvider` is this module behind the
+`agents.llm.provider.Provider` interface.
 """
 from __future__ import annotations
 
@@ -17,17 +18,18 @@ import ollama
 from pydantic import BaseModel
 
 from agents.base import Usage
+from agents.llm.provider import CallLimits, ClientFactory, ModelRequest
 from agents.llm.reply import ModelReply, ProviderFailure
-from crm_core.settings import Settings
+from agents.llm.settings import LLMSettings
 
 BACKOFF_BASE_S = 0.25
 BACKOFF_MAX_S = 4.0
 
 
-def build_client(settings: Settings) -> ollama.Client:
+def build_client(settings: LLMSettings) -> ollama.Client:
     if not settings.ollama_host:
         raise ProviderFailure("ollama: CRM_OLLAMA_HOST is not set")
-    return ollama.Client(host=settings.ollama_host, timeout=settings.llm_timeout_s)
+    return ollama.Client(host=settings.ollama_host, timeout=settings.timeout_s)
 
 
 def _retryable(exc: Exception) -> bool:
@@ -90,3 +92,37 @@ def call(
     except json.JSONDecodeError as exc:
         raise ProviderFailure(f"ollama: reply is not JSON ({exc.msg} at char {exc.pos}): {text[:120]!r}", usage=usage, model=answered_by) from exc
     return ModelReply(payload=payload, model=answered_by, usage=usage, stop_reason=response.done_reason)
+
+
+class OllamaProvider:
+    """A local model: one configured model for every tier, a client per call unless a factory supplies it."""
+
+    name = "ollama"
+    is_local = True
+    is_model = True
+
+    def __init__(self, settings: LLMSettings, client_factory: ClientFactory | None = None) -> None:
+        self.settings = settings
+        self.client_factory = client_factory
+
+    def model_for(self, request: ModelRequest) -> str:
+        return self.settings.ollama_model
+
+    def complete(self, request: ModelRequest, limits: CallLimits | None) -> ModelReply:
+        system, user, book = request.system, request.user, request.book
+        settings = self.settings
+        client = self.client_factory(self.name, settings) if self.client_factory else build_client(settings)
+        try:
+            return call(
+                client,
+                model=settings.ollama_model,
+                system=f"{system}\n\n{book}" if book else system,
+                user=user,
+                decision_model=request.decision_model,
+                max_retries=limits.max_retries if limits is not None else settings.max_retries,
+                host=settings.ollama_host or "?",
+                timeout_s=settings.timeout_s,
+            )
+        finally:
+            if self.client_factory is None:  # ours to close; a supplied client belongs to the caller
+                client.close()

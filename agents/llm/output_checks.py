@@ -21,12 +21,13 @@ into echoing it; these checks are the second wall, and they look only at the out
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
+
+from agents.base import ScoreChecks
 
 SCORE_CHANGE_MAX = 15  # the prompts' bound on moving away from the learned estimate (score or loss probability)
 
@@ -107,13 +108,11 @@ def _score_and_tier(agent: Any, ctx: BaseModel, decision: BaseModel) -> tuple[li
     score, tier = getattr(decision, "score", None), getattr(decision, "tier", None)
     if not isinstance(score, int) or not isinstance(tier, str):
         return [], []
-    module = sys.modules.get(type(agent).__module__)
-    estimate_of, tier_for = getattr(module, "estimate_of", None), getattr(module, "tier_for", None)
-    if not (callable(estimate_of) and callable(tier_for)):
+    if not isinstance(agent, ScoreChecks):
         return [], []
-    estimate = estimate_of(ctx)
+    estimate = agent.score_estimate(ctx)
     contradictions, review = [], []
-    expected = tier_for(score, estimate)
+    expected = agent.score_tier(score, estimate)
     if expected != tier:
         contradictions.append(f"the reply gives a score of {score} with tier {tier}, but the cut-offs put {score} "
                               f"in {expected}")

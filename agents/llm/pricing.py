@@ -7,6 +7,8 @@ the list prices of the previous model generation (Haiku 1/5, Sonnet 3/15, Opus 5
 
     CRM_LLM_PRICES='{"claude-sonnet-5-5": {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75}}'
 
+The variable is read by the store's settings (`crm_core.settings.Settings.llm()`, through
+`parse_price_table`); the table reaches `cost_usd` as a value, in `LLMSettings.prices`.
 A model missing from the table is charged at the most expensive known price, so a daily budget
 errs toward stopping early instead of silently spending without limit; `reason()` notes it.
 Local models (ollama, offline) cost nothing.
@@ -14,12 +16,12 @@ Local models (ollama, offline) cost nothing.
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agents.base import Usage
-from crm_core.errors import UserError
+from agents.errors import ConfigError
 
 PRICES_ENV = "CRM_LLM_PRICES"
 
@@ -40,10 +42,9 @@ DEFAULT_PRICES: dict[str, Price] = {
 }
 
 
-def price_table() -> dict[str, Price]:
-    """The defaults merged with CRM_LLM_PRICES (read at call time, like every setting)."""
+def parse_price_table(raw: str | None) -> dict[str, Price]:
+    """The defaults merged with the overrides in `raw` (the JSON of CRM_LLM_PRICES; empty = none)."""
     table = dict(DEFAULT_PRICES)
-    raw = os.environ.get(PRICES_ENV)
     if not raw:
         return table
     try:
@@ -53,22 +54,21 @@ def price_table() -> dict[str, Price]:
         for model, price in overrides.items():
             table[str(model)] = Price.model_validate(price)
     except (ValueError, ValidationError) as exc:
-        raise UserError(f"{PRICES_ENV}: not a valid price table ({exc})") from exc
+        raise ConfigError(f"{PRICES_ENV}: not a valid price table ({exc})") from exc
     return table
 
 
-def price_for(model: str) -> Price | None:
+def price_for(model: str, prices: Mapping[str, Price]) -> Price | None:
     """The price of `model`, or None when the table does not know it."""
-    return price_table().get(model)
+    return prices.get(model)
 
 
-def cost_usd(model: str, usage: Usage) -> tuple[float, bool]:
+def cost_usd(model: str, usage: Usage, prices: Mapping[str, Price]) -> tuple[float, bool]:
     """(cost in USD, whether the model had a known price) for one call's usage."""
-    table = price_table()
-    price = table.get(model)
+    price = prices.get(model)
     known = price is not None
     if price is None:
-        price = max(table.values(), key=lambda p: (p.output, p.input))
+        price = max(prices.values(), key=lambda p: (p.output, p.input))
     cost = (
         usage.input_tokens * price.input
         + usage.output_tokens * price.output

@@ -12,6 +12,11 @@ Steps, in order (see agents/llm/__init__.py for the contract):
 Any failure on the way returns a failed envelope with no proposals: nothing half-made ever
 reaches oversight as executable.
 
+Whatever answers is a provider (agents/llm/provider.py): `providers=` maps the route names to
+them, the defaults built from `settings` (an `LLMSettings` value; nothing here reads the
+environment). What a provider says of itself (`is_local`, `is_model`) decides the price and the
+guards below, not its name.
+
 Guards around the model call (agents/llm/breaker.py, agents/llm/output_checks.py):
 - privacy: the store-side screen's verdict (`privacy=`) keeps a context that carries any
   sensitive record off remote models, and its notes name the records and why;
@@ -26,35 +31,43 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from agents.base import DecisionEnvelope, Proposal, Usage
-from agents.llm import anthropic_provider, offline_provider, ollama_provider
-from agents.llm.book import book_of, context_snapshot, render_book
+from agents.llm.anthropic_provider import AnthropicProvider
+from agents.llm.book import context_snapshot
 from agents.llm.breaker import BREAKERS, breaker_key
 from agents.llm.confidence import ApprovalStats, AssessedProposal, combine_confidence, weakest_approval_rate
-from agents.llm.fence import SYSTEM_DATA_RULE
 from agents.llm.fingerprint import fingerprint
-from agents.llm.offline_provider import OFFLINE_MODEL
+from agents.llm.offline_provider import OFFLINE_MODEL, OfflineProvider
+from agents.llm.ollama_provider import OllamaProvider
 from agents.llm.output_checks import reply_problems
 from agents.llm.pricing import cost_usd
 from agents.llm.privacy import PrivacyScreen
-from agents.llm.reply import ModelReply, ProviderFailure
-from agents.llm.routing import Route, choose_route, model_for, tier_of
-from crm_core.settings import Settings, get_settings
+from agents.llm.provider import CallLimits, ClientFactory, ModelRequest, Provider, Providers, system_prompt
+from agents.llm.reply import ProviderFailure
+from agents.llm.routing import Route, choose_route
+from agents.llm.settings import LLMSettings
 
-ClientFactory = Callable[[str, Settings], Any]
+__all__ = ["OFFLINE_MODEL", "CallLimits", "call_limits", "default_providers", "reason", "system_prompt",
+           "validate_decision"]
 
-__all__ = ["OFFLINE_MODEL", "reason", "system_prompt", "validate_decision"]
+
+class SupportsLLMSettings(Protocol):
+    """Anything that can give the reasoning its settings: the store's `Settings` does, with `.llm()`."""
+
+    def llm(self) -> LLMSettings: ...
 
 
-def system_prompt(agent: Any) -> str:
-    """The agent's system prompt, always ending with the rule that fenced text is data."""
-    system = agent.prompt.system.rstrip()
-    return system if SYSTEM_DATA_RULE in system else f"{system}\n\n{SYSTEM_DATA_RULE}"
+def default_providers(settings: LLMSettings, client_factory: ClientFactory | None = None) -> dict[str, Provider]:
+    """The three real providers by route name; `client_factory` supplies the model providers' clients."""
+    return {
+        "offline": OfflineProvider(),
+        "anthropic": AnthropicProvider(settings, client_factory),
+        "ollama": OllamaProvider(settings, client_factory),
+    }
 
 
 def _summarise(exc: ValidationError, limit: int = 3) -> str:
@@ -72,11 +85,12 @@ def validate_decision(decision_model: type[BaseModel], payload: Any) -> BaseMode
 
 
 def _offline_agreement(
-    agent: Any, ctx: BaseModel, decision: BaseModel, proposals: list[Proposal], notes: list[str]
+    offline: Provider, request: ModelRequest, decision: BaseModel, proposals: list[Proposal], notes: list[str]
 ) -> list[bool | None]:
     """Per proposal: does the offline reasoner, on the same context, reach the same actions?"""
+    agent, ctx = request.agent, request.ctx
     try:
-        offline_decision = offline_provider.decide(agent, ctx)
+        offline_decision = validate_decision(agent.Decision, offline.complete(request, None).payload)
     except Exception as exc:  # an offline reasoner that cannot decide is no evidence either way
         notes.append(f"offline reasoner could not decide for comparison: {type(exc).__name__}: {exc}")
         return [None] * len(proposals)
@@ -140,20 +154,9 @@ def _assess(
     return tuple(assessed)
 
 
-class CallLimits(BaseModel):
-    """Timeout and retries of one model call, cut to a deadline or to a single probe attempt."""
-
-    timeout_s: float
-    max_retries: int
-
-    @property
-    def attempts(self) -> int:
-        return self.max_retries + 1
-
-
-def call_limits(settings: Settings, *, deadline: float | None, probe: bool) -> CallLimits | None:
+def call_limits(settings: LLMSettings, *, deadline: float | None, probe: bool) -> CallLimits | None:
     """None when the deadline leaves no time for a call at all."""
-    timeout, retries = settings.llm_timeout_s, 0 if probe else settings.llm_max_retries
+    timeout, retries = settings.timeout_s, 0 if probe else settings.max_retries
     if deadline is None:
         return CallLimits(timeout_s=timeout, max_retries=retries)
     left = deadline - time.monotonic()
@@ -164,64 +167,33 @@ def call_limits(settings: Settings, *, deadline: float | None, probe: bool) -> C
     return CallLimits(timeout_s=timeout, max_retries=retries)
 
 
-def _call_model(
-    route: Route, agent: Any, ctx: BaseModel, settings: Settings, client_factory: ClientFactory | None,
-    limits: CallLimits,
-) -> ModelReply:
-    system = system_prompt(agent)
-    user = agent.render(ctx)
-    block = book_of(ctx)
-    book = render_book(block) if block is not None else None
-    max_tokens = int(getattr(agent, "max_tokens", anthropic_provider.DEFAULT_MAX_TOKENS))
-    if route.provider == "anthropic":
-        model = model_for(tier_of(agent, ctx), settings)
-        client = client_factory("anthropic", settings) if client_factory else anthropic_provider.build_client(settings)
-        if (limits.timeout_s, limits.max_retries) != (settings.llm_timeout_s, settings.llm_max_retries):
-            client = client.with_options(timeout=limits.timeout_s, max_retries=limits.max_retries)
-        return anthropic_provider.call(
-            client, model=model, system=system, user=user, decision_model=agent.Decision, max_tokens=max_tokens,
-            book=book,
-        )
-    if route.provider == "ollama":
-        client = client_factory("ollama", settings) if client_factory else ollama_provider.build_client(settings)
-        try:
-            return ollama_provider.call(
-                client,
-                model=settings.ollama_model,
-                system=f"{system}\n\n{book}" if book else system,
-                user=user,
-                decision_model=agent.Decision,
-                max_retries=limits.max_retries,
-                host=settings.ollama_host or "?",
-                timeout_s=settings.llm_timeout_s,
-            )
-        finally:
-            if client_factory is None:  # ours to close; a supplied client belongs to the caller
-                client.close()
-    raise AssertionError(f"no model call for provider {route.provider}")
-
-
-def _priced(provider: str, model: str, requested_model: str, usage: Usage, notes: list[str]) -> Usage:
+def _priced(
+    provider: Provider, model: str, requested_model: str, usage: Usage, notes: list[str], settings: LLMSettings
+) -> Usage:
     """Usage with its cost. The API may answer with a dated model id: then the configured name prices it."""
-    if provider != "anthropic":
+    if provider.is_local:
         return usage  # local models cost nothing
-    cost, known = cost_usd(model, usage)
+    cost, known = cost_usd(model, usage, settings.prices)
     if not known:
-        cost, known = cost_usd(requested_model, usage)
+        cost, known = cost_usd(requested_model, usage, settings.prices)
     if not known:
         notes.append(f"no price configured for {model} (CRM_LLM_PRICES): charged at the highest known price")
     return usage.model_copy(update={"cost_usd": cost})
 
 
 def _guard(
-    route: Route, agent: Any, ctx: BaseModel, settings: Settings, deadline: float | None, notes: list[str]
+    route: Route, provider: Provider, request: ModelRequest, settings: LLMSettings, deadline: float | None,
+    notes: list[str],
 ) -> tuple[Route, CallLimits | None, bool]:
-    """The route after the breaker and the deadline, with the limits of the call it allows."""
-    if route.provider == "offline":
+    """The route after the breaker and the deadline, with the limits of the call it allows.
+
+    Only a model is guarded: the offline reasoner is the agent's own code, always there.
+    """
+    if not provider.is_model:
         return route, None, False
-    model = model_for(tier_of(agent, ctx), settings) if route.provider == "anthropic" else settings.ollama_model
-    admission = BREAKERS.admit(breaker_key(route.provider, model), threshold=settings.llm_breaker_failures,
-                               cooldown_s=settings.llm_breaker_cooldown_s)
+    model = provider.model_for(request)
+    admission = BREAKERS.admit(breaker_key(route.provider, model), threshold=settings.breaker_failures,
+                               cooldown_s=settings.breaker_cooldown_s)
     offline = route.model_copy(update={"provider": "offline"})
     if admission.gate == "open":
         notes.append(admission.note)
@@ -250,20 +222,27 @@ def reason(
     ctx: BaseModel,
     *,
     provider: str | None = None,
-    settings: Settings | None = None,
+    settings: LLMSettings | SupportsLLMSettings | None = None,
+    providers: Providers | None = None,
     approval_stats: ApprovalStats | None = None,
     budget_exhausted: bool = False,
-    client_factory: ClientFactory | None = None,
     privacy: PrivacyScreen | None = None,
     deadline: float | None = None,
 ) -> DecisionEnvelope:
     """One decision for one context; never raises for a provider, model or agent failure.
 
-    Raises UserError only for a caller mistake (an unknown provider name).
+    Raises ConfigError only for a caller mistake (an unknown provider name).
+    `settings`: the LLM settings as a value (`get_settings().llm()`; the store's Settings is taken
+    too); default: `LLMSettings()`, no key and no local model, so the offline reasoner decides.
+    `providers`: route name -> provider, over the defaults (`default_providers(settings)`).
     `privacy`: the store-side screen of this context (crm_core/contexts/privacy.py).
     `deadline`: a `time.monotonic()` value after which no model call starts.
     """
-    settings = settings or get_settings()
+    if settings is None:
+        settings = LLMSettings()
+    elif not isinstance(settings, LLMSettings):
+        settings = settings.llm()
+    available = {**default_providers(settings), **(providers or {})}
     started = time.perf_counter()
     notes: list[str] = []
     try:
@@ -277,19 +256,19 @@ def reason(
     notes.extend(route.notes)
     if privacy is not None:
         notes.extend(privacy.notes(remote=route.requested == "anthropic"))
-    route, limits, probe = _guard(route, agent, ctx, settings, deadline, notes)
+    request = ModelRequest(agent=agent, ctx=ctx)
+    route, limits, probe = _guard(route, available[route.provider], request, settings, deadline, notes)
+    chosen = available[route.provider]
 
     base: dict[str, Any] = {
         "agent": agent.name,
         "prompt_version": agent.prompt.version,
         "provider": route.provider,
-        "is_local": route.provider != "anthropic",
+        "is_local": chosen.is_local,
         "context_snapshot": context_snapshot(ctx),  # the book block by version and digest
         "context_hash": fingerprint(agent.name, ctx),  # what the decision depends on (agents.llm.fingerprint)
     }
-    model = requested_model = OFFLINE_MODEL if route.provider == "offline" else (
-        model_for(tier_of(agent, ctx), settings) if route.provider == "anthropic" else settings.ollama_model
-    )
+    model = requested_model = chosen.model_for(request)
     usage = Usage()
 
     def failed(message: str) -> DecisionEnvelope:
@@ -297,7 +276,7 @@ def reason(
             **base,
             proposals=(),
             model=model,
-            usage=_priced(route.provider, model, requested_model, usage, notes),
+            usage=_priced(chosen, model, requested_model, usage, notes, settings),
             latency_ms=int((time.perf_counter() - started) * 1000),
             failed=True,
             error=message,
@@ -306,37 +285,35 @@ def reason(
 
     key = breaker_key(route.provider, requested_model)
     try:
-        if route.provider == "offline":
-            decision = offline_provider.decide(agent, ctx)
-        else:
-            assert limits is not None
-            try:
-                reply = _call_model(route, agent, ctx, settings, client_factory, limits)
-            except ProviderFailure as exc:
-                if exc.outage:
-                    opened = BREAKERS.record_failure(
-                        key, attempts=exc.attempts or limits.attempts, error=exc.message,
-                        threshold=settings.llm_breaker_failures, cooldown_s=settings.llm_breaker_cooldown_s, probe=probe)
-                    if opened:
-                        notes.append(f"{route.provider} model {requested_model} stopped answering: the next "
-                                     f"{settings.llm_breaker_cooldown_s:.0f}s of decisions go to the offline reasoner")
-                else:
-                    BREAKERS.record_success(key)  # it answered, however badly: the endpoint is up
-                raise
+        try:
+            reply = chosen.complete(request, limits)
+        except ProviderFailure as exc:
+            if chosen.is_model and exc.outage:
+                assert limits is not None
+                opened = BREAKERS.record_failure(
+                    key, attempts=exc.attempts or limits.attempts, error=exc.message,
+                    threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s, probe=probe)
+                if opened:
+                    notes.append(f"{route.provider} model {requested_model} stopped answering: the next "
+                                 f"{settings.breaker_cooldown_s:.0f}s of decisions go to the offline reasoner")
+            elif chosen.is_model:
+                BREAKERS.record_success(key)  # it answered, however badly: the endpoint is up
+            raise
+        if chosen.is_model:
             BREAKERS.record_success(key)
-            model, usage = reply.model, reply.usage
-            decision = validate_decision(agent.Decision, reply.payload)
+        model, usage = reply.model, reply.usage
+        decision = validate_decision(agent.Decision, reply.payload)
     except ProviderFailure as exc:
         model, usage = exc.model or model, exc.usage
         return failed(exc.message)
     except ValidationError as exc:
-        source = "offline reasoner" if route.provider == "offline" else f"{route.provider} reply"
+        source = f"{route.provider} reply" if chosen.is_model else "offline reasoner"
         return failed(f"{source} breaks the {agent.Decision.__name__} schema: {_summarise(exc)}")
     except Exception as exc:  # an agent bug in render/offline_decide must not take the run down
         return failed(f"{route.provider}: {type(exc).__name__} while deciding: {exc}")
 
     review_reasons: list[str] = []
-    if route.provider != "offline":
+    if chosen.is_model:  # the offline reasoner is the agent's own code: its decision needs no checking
         try:
             contradictions, review_reasons = reply_problems(agent, ctx, decision)
         except Exception as exc:  # a check that cannot run is no evidence the reply is sound
@@ -352,7 +329,8 @@ def reason(
         return failed(f"proposals from the {route.provider} decision failed: {type(exc).__name__}: {exc}")
 
     agreements: list[bool | None] = (
-        [None] * len(proposals) if route.provider == "offline" else _offline_agreement(agent, ctx, decision, proposals, notes)
+        _offline_agreement(available["offline"], request, decision, proposals, notes) if chosen.is_model
+        else [None] * len(proposals)  # the offline reasoner agreeing with itself is no evidence
     )
     decision_json = decision.model_dump(mode="json")
     if review_reasons:
@@ -369,7 +347,7 @@ def reason(
         proposals=assessed,
         decision=decision_json,
         model=model,
-        usage=_priced(route.provider, model, requested_model, usage, notes),
+        usage=_priced(chosen, model, requested_model, usage, notes, settings),
         latency_ms=int((time.perf_counter() - started) * 1000),
         notes=tuple(notes),
     )

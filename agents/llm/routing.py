@@ -10,12 +10,12 @@ Order of the rules, each one only ever moving a decision toward a more local pro
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from crm_core.errors import UserError
-from crm_core.settings import ProviderName, Settings
+from agents.errors import ConfigError
+from agents.llm.settings import LLMSettings, ProviderName, Tier
 
 PROVIDERS: tuple[str, ...] = ("offline", "anthropic", "ollama")
 REMOTE_PROVIDERS = frozenset({"anthropic"})
@@ -29,15 +29,15 @@ class Route(BaseModel):
     notes: tuple[str, ...] = ()
 
 
-def model_for(tier: Literal["small", "mid", "large"], settings: Settings) -> str:
+def model_for(tier: Tier, settings: LLMSettings) -> str:
     """The configured model name of a tier (names live in settings, never in code)."""
     try:
         return {"small": settings.model_small, "mid": settings.model_mid, "large": settings.model_large}[tier]
     except KeyError:
-        raise UserError(f"agent model tier {tier!r} is not one of small, mid, large") from None
+        raise ConfigError(f"agent model tier {tier!r} is not one of small, mid, large") from None
 
 
-def tier_of(agent: Any, ctx: BaseModel | None = None) -> Literal["small", "mid", "large"]:
+def tier_of(agent: Any, ctx: BaseModel | None = None) -> Tier:
     """The tier one decision runs on: the agent's `tier_for(ctx)` when it has one, else its class tier.
 
     The smallest model that does the task: most decisions are one subject's; a context that needs
@@ -52,13 +52,13 @@ def tier_of(agent: Any, ctx: BaseModel | None = None) -> Literal["small", "mid",
 def choose_route(
     *,
     requested: str | None,
-    settings: Settings,
+    settings: LLMSettings,
     sensitive: bool,
     budget_exhausted: bool,
 ) -> Route:
     name = requested or settings.effective_provider
     if name not in PROVIDERS:
-        raise UserError(f"provider {name!r} is not one of {', '.join(PROVIDERS)}")
+        raise ConfigError(f"provider {name!r} is not one of {', '.join(PROVIDERS)}")
     provider: ProviderName = name  # type: ignore[assignment]
     notes: list[str] = []
     if sensitive and provider in REMOTE_PROVIDERS:

@@ -18,8 +18,8 @@ from agents.common.text_reading import MACHINE_AIMED, one_line, outside_referenc
 from agents.meeting.due_dates import parse_due
 from agents.meeting.transcripts import fold_name, is_person, match_participant, parse_transcript, speaker_label
 
-if TYPE_CHECKING:  # the meeting agent imports this module: its model is needed for annotations only
-    from agents.meeting import Participant
+if TYPE_CHECKING:  # annotations only: this reading needs nothing of the agent at run time
+    from agents.meeting.models import Participant
 
 # How a task's text is turned from what the speaker said into what reads right in someone's list.
 Reword = Callable[[str, "Participant | None"], str]

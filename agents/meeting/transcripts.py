@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from agents.common.text_reading import one_line
 
-if TYPE_CHECKING:  # the meeting agent imports this module: its model is needed for annotations only
-    from agents.meeting import Participant
+if TYPE_CHECKING:  # annotations only: this reading needs nothing of the agent at run time
+    from agents.meeting.models import Participant
 
 TRANSCRIPT_LIMIT = 60_000
 

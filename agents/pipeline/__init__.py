@@ -39,6 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.base import BookBlock, Frozen, Prompt, Proposal, ProposedAction, UntrustedText
 from agents.common.compared_figures import percent_pair
+from agents.common.rendering import as_json, subject_label, with_data_rule
+from agents.llm.fence import fence
 from agents.pipeline.routing import DealSize, Route, review_route
 
 Risk = Literal["green", "amber", "red"]
@@ -241,14 +243,6 @@ Patterns already reported are listed and are not escalated again, whatever you r
 """
 
 
-def _system() -> str:
-    try:
-        from agents.llm import SYSTEM_DATA_RULE
-    except ImportError:  # pragma: no cover - the provider package is always installed with the agents
-        return SYSTEM
-    return SYSTEM + "\n" + SYSTEM_DATA_RULE
-
-
 # -- reasoning helpers --------------------------------------------------------------------------
 def snoozed(ctx: Context) -> bool:
     until = ctx.current.snoozed_until
@@ -395,7 +389,7 @@ def _reasoning(ctx: Context, est: RiskEstimate, risk: Risk, action: RecommendedA
 
 
 def _label(ctx: Context) -> str:
-    return ((ctx.name or "").strip() or f"deal {ctx.deal_id}")[:80]
+    return subject_label(ctx.name, "deal", ctx.deal_id)
 
 
 # -- patterns across the pipeline ---------------------------------------------------------------
@@ -487,7 +481,7 @@ class PipelineAgent:
     other_tiers: ClassVar[tuple[tuple[str, str], ...]] = (("the whole-pipeline review", "large"),)
     Context: ClassVar[type[BaseModel]] = Context
     Decision: ClassVar[type[BaseModel]] = Decision
-    prompt: ClassVar[Prompt] = Prompt(version="pipeline/3", system=_system())
+    prompt: ClassVar[Prompt] = Prompt(version="pipeline/3", system=with_data_rule(SYSTEM))
 
     def tier_for(self, ctx: Context | Review) -> str:
         """Per-deal flags read one deal's figures: small. The whole-pipeline review weighs every open
@@ -495,8 +489,6 @@ class PipelineAgent:
         return "large" if isinstance(ctx, Review) else self.tier
 
     def render(self, ctx: Context | Review) -> str:
-        from agents.llm import fence
-
         if isinstance(ctx, Review):
             return self._render_review(ctx)
         est = ctx.estimate
@@ -515,29 +507,29 @@ class PipelineAgent:
         if ctx.book is None:
             model = est.model_dump(exclude={"notes", "snapshot_id"}, mode="json")
             estimate = [f"Learned estimate (red >= {est.red_min * 100:.0f}%, amber >= {est.amber_min * 100:.0f}% loss "
-                        "probability):", _json(model)]
+                        "probability):", as_json(model)]
         else:  # the model's summary, its cut-offs and notes travel in the book block, once for every deal
             estimate = ["This deal's learned estimate (the model, its validation and the cut-offs: see \"About this team's pipeline\"):",
-                        _json({"kind": est.kind, "loss_probability": est.loss_probability})]
+                        as_json({"kind": est.kind, "loss_probability": est.loss_probability})]
         blocks = [
             "Flag this deal. Facts computed by the CRM (trusted):",
-            _json(facts),
+            as_json(facts),
             *estimate,
             "Signal readings with this book's loss rate per band and the learned weight (trusted figures):",
-            _json(readings),
+            as_json(readings),
             "Readings in words:",
             fence("\n".join(r.words for r in ctx.readings) or "(none)", "signal readings (may quote imported names)"),
         ]
         if ctx.book is None:
             blocks.append("Model notes: " + ("; ".join(est.notes) or "(none)"))
         blocks += [
-            "Current flag: " + _json(current),
+            "Current flag: " + as_json(current),
             "Deal and account names (imported values):",
-            fence(_json({"deal": ctx.name, "account": ctx.account_name}), "deal names"),
+            fence(as_json({"deal": ctx.name, "account": ctx.account_name}), "deal names"),
         ]
         if ctx.current.reason or ctx.current.snooze_reason:
             blocks += ["Current flag's reason and snooze reason:",
-                       fence(_json({"reason": ctx.current.reason, "snooze_reason": ctx.current.snooze_reason}), "flag texts")]
+                       fence(as_json({"reason": ctx.current.reason, "snooze_reason": ctx.current.snooze_reason}), "flag texts")]
         if ctx.competitor_snippet is not None:
             blocks += [f"Where a competitor is mentioned ({ctx.competitor_snippet.label}):", fence(ctx.competitor_snippet)]
         for text in ctx.texts:
@@ -545,18 +537,16 @@ class PipelineAgent:
         return "\n".join(blocks)
 
     def _render_review(self, review: Review) -> str:
-        from agents.llm import fence
-
         patterns = find_patterns(review)
         measured = sum(1 for d in review.deals if d.stage and d.time_in_stage_ratio is not None)
         candidates = [{"key": p.key, "kind": p.kind, "figures": p.figures, "already_reported": p.key in review.recent_patterns}
                       for p in patterns]
         return "\n".join([
             "Review the whole open pipeline (kind: review). Facts computed by the CRM (trusted):",
-            _json({"as_of": review.as_of.isoformat(timespec="minutes"), "open_deals": len(review.deals),
+            as_json({"as_of": review.as_of.isoformat(timespec="minutes"), "open_deals": len(review.deals),
                    "with_time_in_stage": measured, "stall_ratio": STALL_RATIO, "quiet_days": PATTERN_QUIET_DAYS}),
             "Candidate patterns (keys and figures):",
-            _json(candidates),
+            as_json(candidates),
             "The patterns in words (may quote imported stage names):",
             fence("\n".join(f"{p.key}: {p.words}" for p in patterns) or "(none)", "pipeline patterns"),
         ])
@@ -720,12 +710,6 @@ class PipelineAgent:
         if a.kind == "review":
             return set(a.escalate) == set(b.escalate)
         return a.risk == b.risk and abs(a.loss_probability - b.loss_probability) <= AGREE_POINTS
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
 
 
 AGENT = PipelineAgent()

@@ -1,34 +1,20 @@
 """`python -m crm_core`: every module in this package adds its sub-commands.
 
 A module here defines `register(subparsers)`, adding parsers whose `func(args) -> int` runs the
-command. Errors a user can cause are `UserError`s: printed as one clear line, exit code 2.
+command (`crm_core.cli.plugins` loads them). Errors a user can cause are `UserError`s: printed as
+one clear line, exit code 2.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
-import sys
 from collections.abc import Sequence
 
-from crm_core.errors import UserError
+from crm_core.cli.plugins import plugin_parser, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m crm_core", description="Agentic CRM: data layer commands.")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(subparsers)
-    return parser
+    return plugin_parser(__name__, prog="python -m crm_core", description="Agentic CRM: data layer commands.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), argv)

@@ -15,13 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agents.base import BookBlock, BookSection
-from agents.meeting import (
-    INVITE_HORIZON_DAYS,
-    INVITE_NOTICE_HOURS,
-    ITEM_DEFAULT_BUSINESS_DAYS,
-    ITEM_MAX_DAYS,
-    MEETING_BUFFER_MINUTES,
-)
+from agents.meeting.action_items import ITEM_DEFAULT_BUSINESS_DAYS, ITEM_MAX_DAYS
+from agents.meeting.invite import INVITE_HORIZON_DAYS, INVITE_NOTICE_HOURS, MEETING_BUFFER_MINUTES
 from crm_core.contexts.book import (
     AGENT_ACTIONS,
     BOOK_VERSION,

@@ -35,8 +35,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from agents.common.working_hours import Interval, histogram
-from agents.meeting import (
-    INVITE_HORIZON_DAYS,
+from agents.meeting.invite import INVITE_HORIZON_DAYS
+from agents.meeting.models import (
     AccountRef,
     ActionItemFacts,
     ActivityRef,
@@ -242,6 +242,11 @@ def _recent_invites(session: Session, ids: list[int], deals: dict[int, Deal], as
         if cid in wanted:
             found.add(cid)
     return found
+
+
+def prepare(session: Session, *, as_of: datetime) -> None:
+    """Nothing is learned ahead of a meeting run: `build` reads all it needs."""
+    return None
 
 
 def subjects(session: Session, *, as_of: datetime) -> list[int]:

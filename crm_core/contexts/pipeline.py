@@ -79,7 +79,7 @@ from crm_core.contexts.book_pipeline import pipeline_block
 from crm_core.contexts.pipeline_routing import deal_sizes, red_history
 from crm_core.contexts.reading import CHUNK, chunks
 from crm_core.importing.history import STALE_MARK
-from crm_core.models import Account, Activity, Contact, Deal, Email, Meeting, ModelSnapshot, StageHistory, Task, User
+from crm_core.models import Account, Activity, Contact, Deal, Decision, Email, Meeting, ModelSnapshot, StageHistory, Task, User
 from crm_core.models.enums import DealStatus, MeetingStatus, TaskStatus
 from crm_core.settings import get_settings
 
@@ -426,8 +426,6 @@ def subjects(session: Session, *, as_of: datetime) -> list[int]:
 
 
 def _reviewed_recently(session: Session, as_of: datetime) -> bool:
-    from crm_core.models import Decision
-
     return session.scalar(
         select(Decision.id).where(Decision.agent == AGENT, Decision.subject_type == "pipeline", Decision.status != "failed",
                                   Decision.created_at > as_of - timedelta(hours=FRESH_FLAG_HOURS), Decision.created_at <= as_of)
@@ -437,8 +435,6 @@ def _reviewed_recently(session: Session, as_of: datetime) -> bool:
 
 def recent_patterns(session: Session, as_of: datetime) -> list[str]:
     """Keys of the pattern reports still pending, or made in the last PATTERN_QUIET_DAYS days."""
-    from crm_core.models import Decision
-
     rows = session.execute(
         select(Decision.decision).where(
             Decision.agent == AGENT, Decision.subject_type == "pipeline", Decision.created_at <= as_of,
@@ -455,8 +451,6 @@ def _recently_decided(session: Session, as_of: datetime) -> set[int]:
 
     Edits to the deal row itself do not count: executing the agent's own flag updates that row.
     """
-    from crm_core.models import Decision
-
     last = (
         select(Decision.subject_id.label("deal_id"), func.max(Decision.created_at).label("at"))
         .where(Decision.agent == "pipeline", Decision.subject_type == "deal", Decision.status != "failed",

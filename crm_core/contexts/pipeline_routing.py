@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from agents.pipeline.routing import DealSize, top_quarter_from
 from agents.pipeline.signals import Book
 from crm_core.contexts.reading import chunks
+from crm_core.fx import rate_table, reporting_currency
 from crm_core.models import Deal, Decision
-from crm_core.services.fx import rate_table, reporting_currency
 
 AGENT = "pipeline"
 

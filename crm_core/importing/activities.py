@@ -18,7 +18,7 @@ from crm_core.importing.contracts import ImportSummary, RowError
 from crm_core.importing.directories import AccountDirectory, ContactDirectory, DealDirectory, UserDirectory
 from crm_core.importing.refs import CHUNK
 from crm_core.importing.rows import ActivityRow
-from crm_core.importing.upsert import Progress, Resolution, bulk_update, flush_related, write_creates
+from crm_core.importing.upsert import Progress, Resolution, bulk_update, flush_related, load_rows, write_creates
 from crm_core.models import Activity, Contact
 
 
@@ -109,7 +109,6 @@ def resolve(session: Session, rows: list[ActivityRow], filename: str, now: datet
 
 def _last_activity_updates(session: Session, contacts: ContactDirectory | None, newest: dict[int, datetime],
                            now: datetime) -> list[dict[str, Any]]:
-    from crm_core.importing.upsert import load_rows
 
     known = contacts.info if contacts else {}
     loaded = load_rows(session, Contact, [c for c in newest if c not in known], [Contact.last_activity_at])

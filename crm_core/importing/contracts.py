@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from crm_core.errors import UserError
 from crm_core.importing.history import HistoryCounts
+from crm_core.importing.parsing import DATE_FORMAT_LABELS
 from crm_core.importing.plausibility import ImportCheck
 
 ImportKind = Literal["accounts", "contacts", "deals", "activities"]
@@ -74,7 +75,6 @@ class ImportMapping(BaseModel):
         for header, factor in scale.items():
             if not isinstance(factor, int | float) or isinstance(factor, bool):
                 raise UserError(f"{source}: __scale__ of {header!r} is {factor!r}; expected a number")
-        from crm_core.importing.parsing import DATE_FORMAT_LABELS
 
         for header, label in date_formats.items():
             if label not in DATE_FORMAT_LABELS:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import clock
 from crm_core.errors import UserError
+from crm_core.exporting import escape_cell
 from crm_core.importing import accounts, activities, contacts, deals
 from crm_core.importing.bulk import gc_paused, write_cache
 from crm_core.importing.contracts import (
@@ -199,7 +200,6 @@ def write_rejects(plan: ImportPlan, path: str | Path, errors: list[RowError] | N
     Cells are escaped like every export (a leading = + - @ gets an apostrophe): the file is
     meant to be opened in a spreadsheet and fixed.
     """
-    from crm_core.exporting import escape_cell
 
     errors = plan.errors if errors is None else errors
     by_row: dict[int, list[str]] = {}

@@ -6,7 +6,6 @@ come from settings and are shown read-only: they change in the environment, not 
 """
 from __future__ import annotations
 
-import importlib
 from datetime import date, datetime, timedelta
 
 import pandas as pd
@@ -15,6 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from agents.base import AGENT_NAMES
+from agents.registry import get_agent
 from crm_core import clock
 from crm_core.models import AgentSetting, Decision, Job, WorkerHeartbeat
 from crm_core.oversight import queue_depth
@@ -139,11 +139,8 @@ def agent_usage_by_day(session: Session, *, days: int = 14) -> pd.DataFrame:
 
 def _agent_tiers(name: str) -> tuple[str | None, tuple[tuple[str, str], ...]]:
     """The agent's tier, and the work it sends to another tier (what, tier)."""
-    try:
-        agent = importlib.import_module(f"agents.{name}").AGENT
-    except Exception:  # noqa: BLE001 - an agent still being written must not break the settings page
-        return None, ()
-    return getattr(agent, "tier", None), tuple(getattr(agent, "other_tiers", ()))
+    agent = get_agent(name)
+    return agent.tier, tuple(getattr(agent, "other_tiers", ()))  # other_tiers: optional, the pipeline's review
 
 
 def runtime_config(session: Session) -> RuntimeConfig:

@@ -1,8 +1,9 @@
 """Exchange rates and the reporting currency: one pipeline number for a book in several currencies.
 
+This service changes them (rights, audit); reading them is `crm_core.fx`, re-exported here.
 Default source: the European Central Bank's euro foreign exchange reference rates of
 28 June 2024 (units of each currency per euro, as the ECB publishes them), shipped in
-`DEFAULT_RATES` below so a fresh store can total a mixed book without a network call. They are
+`crm_core.fx.DEFAULT_RATES` so a fresh store can total a mixed book without a network call. They are
 a starting point, not a feed: the Pipeline health page shows their date, and anyone can enter
 newer rates one by one or upload a CSV (`currency,units_per_eur,date[,source]`, e.g. from
 https://www.ecb.europa.eu/stats/eurofxref/). The newest stored rate of a currency wins over
@@ -21,81 +22,28 @@ import io
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import clock
 from crm_core.auth.actor import Actor
 from crm_core.auth.rights import has_right, require, roles_with
 from crm_core.errors import UserError
-from crm_core.models import Deal, ExchangeRate, ReportingCurrency
+from crm_core.fx import (  # noqa: F401 - pages and services read these through this module
+    DEFAULT_RATES,
+    DEFAULT_RATES_DATE,
+    DEFAULT_RATES_SOURCE,
+    Rate,
+    RateTable,
+    currency_code,
+    rate_table,
+    reporting_currency,
+)
+from crm_core.models import ExchangeRate, ReportingCurrency
 from crm_core.oversight.audit import record_as
-from crm_core.settings import get_settings
 
-DEFAULT_RATES_DATE = date(2024, 6, 28)
-DEFAULT_RATES_SOURCE = "ECB euro reference rates of 28 June 2024 (built in)"
-# Units of currency per 1 EUR, ECB reference rates of 28 June 2024.
-DEFAULT_RATES: dict[str, Decimal] = {code: Decimal(v) for code, v in {
-    "EUR": "1", "USD": "1.0705", "JPY": "171.94", "BGN": "1.9558", "CZK": "25.025", "DKK": "7.4575",
-    "GBP": "0.84638", "HUF": "395.10", "PLN": "4.3090", "RON": "4.9773", "SEK": "11.3595", "CHF": "0.9634",
-    "ISK": "148.90", "NOK": "11.3965", "TRY": "35.1868", "AUD": "1.6079", "BRL": "5.8915", "CAD": "1.4670",
-    "CNY": "7.7748", "HKD": "8.3594", "IDR": "17487.21", "ILS": "4.0200", "INR": "89.2495", "KRW": "1474.86",
-    "MXN": "19.5654", "MYR": "5.0501", "NZD": "1.7601", "PHP": "62.560", "SGD": "1.4513", "THB": "39.319",
-    "ZAR": "19.4970",
-}.items()}
 MAX_RATE_CSV_ROWS = 5000
 EDIT_RIGHT = "edit_exchange_rates"
-
-
-class Rate(BaseModel):
-    currency: str
-    units_per_eur: float
-    rate_date: date
-    source: str
-    built_in: bool = False
-
-
-class RateTable(BaseModel):
-    rates: dict[str, Rate]
-
-    def convert(self, amount: float, from_currency: str, to_currency: str) -> float | None:
-        """`amount` in `to_currency`, through the euro; None when either currency has no rate."""
-        if from_currency == to_currency:
-            return amount
-        src, dst = self.rates.get(from_currency), self.rates.get(to_currency)
-        if src is None or dst is None or src.units_per_eur <= 0:
-            return None
-        return amount / src.units_per_eur * dst.units_per_eur
-
-    def rate(self, from_currency: str, to_currency: str) -> float | None:
-        return self.convert(1.0, from_currency, to_currency)
-
-    def oldest_date(self, currencies: set[str]) -> date | None:
-        dates = [self.rates[c].rate_date for c in currencies if c in self.rates and c != "EUR"]
-        return min(dates) if dates else None
-
-
-def _code(value: str, where: str = "currency") -> str:
-    code = (value or "").strip().upper()
-    if len(code) != 3 or not code.isalpha():
-        raise UserError(f"{where}: {value!r} is not a three-letter currency code (USD, EUR, GBP, ...)")
-    return code
-
-
-def rate_table(session: Session) -> RateTable:
-    """The built-in ECB defaults with the newest stored rate of each currency on top."""
-    rates = {code: Rate(currency=code, units_per_eur=float(v), rate_date=DEFAULT_RATES_DATE,
-                        source=DEFAULT_RATES_SOURCE, built_in=True) for code, v in DEFAULT_RATES.items()}
-    newest = select(ExchangeRate.currency, func.max(ExchangeRate.rate_date).label("d")).group_by(ExchangeRate.currency).subquery()
-    rows = session.scalars(select(ExchangeRate).join(
-        newest, (newest.c.currency == ExchangeRate.currency) & (newest.c.d == ExchangeRate.rate_date)))
-    for r in rows:
-        if r.currency == "EUR":
-            continue
-        rates[r.currency] = Rate(currency=r.currency, units_per_eur=float(r.units_per_eur), rate_date=r.rate_date,
-                                 source=r.source)
-    return RateTable(rates=rates)
 
 
 def may_edit_rates(actor: Actor | None) -> bool:
@@ -114,7 +62,7 @@ def set_rate(session: Session, currency: str, units_per_eur: float | Decimal | s
     """Store one rate (units of `currency` per euro on `rate_date`); replaces that day's rate; audited."""
     require(actor, EDIT_RIGHT, doing="change an exchange rate")
     user = actor.name
-    code = _code(currency)
+    code = currency_code(currency)
     if code == "EUR":
         raise UserError("EUR is the base of the table: its rate is always 1.")
     value = _units(code, units_per_eur)
@@ -174,7 +122,7 @@ def import_rates_csv(session: Session, data: bytes, *, actor: Actor, filename: s
         if number - 1 > MAX_RATE_CSV_ROWS:
             raise UserError(f"{filename}: more than {MAX_RATE_CSV_ROWS:,} rates; upload the latest day only")
         where = f"{filename}, row {number}"
-        code = _code(row.get(headers["currency"], ""), where)
+        code = currency_code(row.get(headers["currency"], ""), where)
         try:  # every row checked before any is stored: all rows or none
             value = _units(code, row.get(headers["units_per_eur"], ""))
         except UserError as exc:
@@ -198,25 +146,10 @@ def import_rates_csv(session: Session, data: bytes, *, actor: Actor, filename: s
     return stored
 
 
-def reporting_currency(session: Session) -> str:
-    """The currency totals are shown in: as set on the page, else CRM_REPORTING_CURRENCY, else the
-    currency most open deals are in."""
-    row = session.get(ReportingCurrency, 1)
-    if row is not None:
-        return row.currency
-    configured = get_settings().reporting_currency
-    if configured:
-        return _code(configured, "CRM_REPORTING_CURRENCY")
-    top = session.execute(
-        select(Deal.currency, func.count()).where(Deal.status == "open").group_by(Deal.currency)
-        .order_by(func.count().desc(), Deal.currency).limit(1)).first()
-    return top[0] if top and top[0] else "USD"
-
-
 def set_reporting_currency(session: Session, currency: str, *, actor: Actor) -> str:
     require(actor, EDIT_RIGHT, doing="change the reporting currency")
     user = actor.name
-    code = _code(currency)
+    code = currency_code(currency)
     if code not in rate_table(session).rates:
         raise UserError(f"There is no exchange rate for {code}: add one first, then make it the reporting currency.")
     row = session.get(ReportingCurrency, 1, with_for_update=True)

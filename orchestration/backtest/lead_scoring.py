@@ -21,13 +21,13 @@ marketing funnel that only records wins) need it to have any losses to learn fro
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
 from pydantic import BaseModel
 
+from agents.lead_scoring import PRIOR_HOT_MIN, PRIOR_WARM_MIN
 from agents.learning import metrics
 from agents.learning.features import feature_row
 from agents.learning.naive_bayes import NaiveBayes, store_fields
@@ -39,6 +39,9 @@ from agents.learning.leaks import leaked_features
 from agents.learning.scorer import LeadScorer, NotEnoughHistory, fit_scorer
 from agents.learning.timeline import OutcomeTimeline
 from agents.learning.training import known_by, learnable, snapshots, training_labels
+from crm_core import clock
+from crm_core.contexts.lead_scoring import load_book
+from crm_core.db import unit_of_work
 from crm_core.errors import UserError
 
 MIN_TEST = 10
@@ -212,7 +215,6 @@ def run(
     if scorer is not None:
         hot_min, warm_min = scorer.hot_min, scorer.warm_min
     else:
-        from agents.lead_scoring import PRIOR_HOT_MIN, PRIOR_WARM_MIN
         hot_min, warm_min = PRIOR_HOT_MIN, PRIOR_WARM_MIN
     tiers = []
     for tier, low, high in (("hot", hot_min, 101), ("warm", warm_min, hot_min), ("cold", -1, warm_min)):
@@ -309,18 +311,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weight training outcomes by recency with this half-life (default: all equal)")
 
 
-def main(args: argparse.Namespace) -> int:
-    from crm_core import clock
-    from crm_core.contexts.lead_scoring import load_book
-    from crm_core.db import unit_of_work
-
+def replay(args: argparse.Namespace) -> LeadScoringBacktest:
+    """The back-test the command line asks for, on the book in the store as it stood at `--as-of`."""
     as_of = clock.to_naive_utc(args.as_of) if args.as_of else clock.now()
     with unit_of_work(readonly=True) as session:
         records, outcomes = load_book(session, as_of=as_of)
-    result = run(records, outcomes, as_of=as_of, test_fraction=args.test_fraction, score_after_days=args.score_after_days,
-                 stale_after_days=args.stale_after_days, recency_half_life_days=args.recency_half_life_days)
-    if args.json:
-        print(json.dumps(result.model_dump(mode="json"), indent=2))
-    else:
-        print(format_text(result))
-    return 0
+    return run(records, outcomes, as_of=as_of, test_fraction=args.test_fraction, score_after_days=args.score_after_days,
+               stale_after_days=args.stale_after_days, recency_half_life_days=args.recency_half_life_days)

@@ -18,7 +18,6 @@ where the book has no stage history, "open longer than the typical won cycle") a
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -40,7 +39,11 @@ from agents.pipeline.signals import (
     prior_flag,
     prior_probability,
 )
+from crm_core import clock
+from crm_core.contexts.pipeline import load_book
+from crm_core.db import unit_of_work
 from crm_core.errors import UserError
+from orchestration.cli.run_eval import parse_as_of
 
 FLAGS = ("red", "amber", "green")
 DEFAULT_DATES = 8
@@ -341,17 +344,11 @@ def format_text(r: PipelineBacktest) -> str:
 
 
 # -- command line -------------------------------------------------------------------------------------
-def _date(value: str) -> datetime:
-    from orchestration.cli.run_eval import parse_as_of
-
-    return parse_as_of(value)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as-of", type=_date, action="append", dest="as_of",
+    parser.add_argument("--as-of", type=parse_as_of, action="append", dest="as_of",
                         help="a replay date (repeatable); default: the latest dates whose open deals have mostly ended")
-    parser.add_argument("--from", type=_date, dest="date_from", help="first replay date of a series (with --to)")
-    parser.add_argument("--to", type=_date, dest="date_to", help="last replay date of a series (with --from)")
+    parser.add_argument("--from", type=parse_as_of, dest="date_from", help="first replay date of a series (with --to)")
+    parser.add_argument("--to", type=parse_as_of, dest="date_to", help="last replay date of a series (with --from)")
     parser.add_argument("--every-days", type=int, default=DEFAULT_EVERY_DAYS, help="days between replay dates (default 14)")
     parser.add_argument("--regularisation-c", type=float, default=DEFAULT_C, help=f"inverse L2 strength (default {DEFAULT_C})")
     parser.add_argument("--horizon-quantile", type=float, default=DEFAULT_HORIZON_QUANTILE,
@@ -375,8 +372,6 @@ def series(date_from: datetime, date_to: datetime, every_days: int) -> list[date
 
 
 def dates_from_args(args: argparse.Namespace, book: Book) -> list[datetime]:
-    from crm_core import clock
-
     dates = [clock.to_naive_utc(d) for d in (args.as_of or [])]
     if args.date_from or args.date_to:
         if not (args.date_from and args.date_to):
@@ -385,10 +380,8 @@ def dates_from_args(args: argparse.Namespace, book: Book) -> list[datetime]:
     return sorted(set(dates)) or default_dates(book, every_days=args.every_days)
 
 
-def main(args: argparse.Namespace) -> int:
-    from crm_core.contexts.pipeline import load_book
-    from crm_core.db import unit_of_work
-
+def replay(args: argparse.Namespace) -> PipelineBacktest:
+    """The back-test the command line asks for, on the deals in the store."""
     for name in ("red_share", "amber_share", "horizon_quantile"):
         value = getattr(args, name)
         if not 0 < value < 1:
@@ -399,10 +392,5 @@ def main(args: argparse.Namespace) -> int:
         book = load_book(session)
     if not book.deals:
         raise UserError("pipeline back-test: the store holds no deals")
-    result = run(book, dates_from_args(args, book), c=args.regularisation_c, horizon_quantile=args.horizon_quantile,
-                 red_share=args.red_share, amber_share=args.amber_share, n_boot=args.bootstrap)
-    if args.json:
-        print(json.dumps(result.model_dump(mode="json"), indent=2))
-    else:
-        print(format_text(result))
-    return 0
+    return run(book, dates_from_args(args, book), c=args.regularisation_c, horizon_quantile=args.horizon_quantile,
+               red_share=args.red_share, amber_share=args.amber_share, n_boot=args.bootstrap)

@@ -2,38 +2,44 @@
 
 Both replay the book in the store as it stood at `--as-of` (default: now) and print how good the
 agent's decisions would have been. Each back-test module adds its own options
-(`add_arguments(parser)`) and runs with `main(args)`.
+(`add_arguments(parser)`), replays with `replay(args)` and words its figures with `format_text`;
+printing them (as text, or as JSON with `--json`) is done here, the same for both.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
+from typing import Any, Protocol
 
+from pydantic import BaseModel
+
+from orchestration.backtest import lead_scoring, pipeline
 from orchestration.cli.run_eval import parse_as_of
 
-BACKTESTS = {
-    "lead_scoring": "score contacts with a known outcome as if open: AUC, conversion per tier, calibration, baselines",
-    "pipeline": "flag the deals open at past dates and compare with how they ended",
+
+class Backtest(Protocol):
+    """What a back-test module offers the command line (a module satisfies it by its functions)."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def replay(self, args: argparse.Namespace) -> BaseModel: ...
+
+    def format_text(self, result: Any) -> str: ...
+
+
+BACKTESTS: dict[str, tuple[Backtest, str]] = {
+    "lead_scoring": (lead_scoring, "score contacts with a known outcome as if open: AUC, conversion per tier, "
+                                   "calibration, baselines"),
+    "pipeline": (pipeline, "flag the deals open at past dates and compare with how they ended"),
 }
-
-
-def _module(name: str):
-    try:
-        return importlib.import_module(f"orchestration.backtest.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"orchestration.backtest.{name}":
-            raise
-        return None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("backtest", help="measure an agent's decisions on the store's own history")
     which = parser.add_subparsers(dest="backtest", required=True, metavar="AGENT")
-    for name, help_ in BACKTESTS.items():
+    for name, (module, help_) in BACKTESTS.items():
         sub = which.add_parser(name, help=help_, description=help_)
-        module = _module(name)
-        if module is not None and hasattr(module, "add_arguments"):
-            module.add_arguments(sub)
+        module.add_arguments(sub)
         # The common options, unless the back-test defines its own (a series of --as-of dates, say).
         if "--as-of" not in sub._option_string_actions:
             sub.add_argument("--as-of", type=parse_as_of, help="replay the book as it stood at this time (default: now)")
@@ -43,9 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from crm_core.errors import UserError
-
-    module = _module(args.backtest_module)
-    if module is None or not hasattr(module, "main"):
-        raise UserError(f"the {args.backtest_module} back-test is not installed (orchestration/backtest/{args.backtest_module}.py)")
-    return int(module.main(args) or 0)
+    module, _help = BACKTESTS[args.backtest_module]
+    result = module.replay(args)
+    print(json.dumps(result.model_dump(mode="json"), indent=2) if args.json else module.format_text(result))
+    return 0

@@ -16,7 +16,11 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from agents.base import AGENT_NAMES
+from agents.evals import pass_rates, run_evals
+from crm_core.db import migrate
 from crm_core.errors import UserError
+from crm_core.settings import get_settings
+from orchestration.runner import RunControl, RunInterrupted, run_agent
 
 PROVIDERS = ("offline", "anthropic", "ollama")
 
@@ -65,10 +69,6 @@ def stop_on_signals(control) -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from orchestration.runner import RunControl, RunInterrupted, run_agent
-    from crm_core.db import migrate
-    from crm_core.settings import get_settings
-
     if args.deadline is not None and args.deadline <= 0:
         raise UserError(f"--deadline {args.deadline:g} must be a positive number of seconds")
     migrate()
@@ -96,10 +96,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from agents.evals import pass_rates, run_evals
-
     names = list(args.agents) or list(AGENT_NAMES)
-    results = run_evals(names, provider=args.provider)
+    results = run_evals(names, provider=args.provider, settings=get_settings().llm())
     if not results:
         raise UserError(f"no eval cases found for {', '.join(names)} under tests/evals/")
     rates = pass_rates(results)

@@ -4,11 +4,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crm_core import clock
+from crm_core import clock, oversight
 from crm_core.actions.sink import Sinks
 from crm_core.db import session_factory, unit_of_work
 from crm_core.models import AuditEntry, Job
+from crm_core.quality.scheduling import run_scheduled_audit
 from crm_core.settings import get_settings
+from orchestration.runner import run_agent
 from orchestration.scheduler import live_jobs
 from orchestration.scheduler.learn_jobs import LEARN_JOB, run_learn_job
 
@@ -16,8 +18,6 @@ Handler = Callable[[Job], dict[str, Any]]
 
 
 def run_agent_job(job: Job) -> dict[str, Any]:
-    from orchestration.runner import run_agent
-
     payload = job.payload or {}
     result = run_agent(
         payload["agent"],
@@ -35,15 +35,11 @@ def run_agent_job(job: Job) -> dict[str, Any]:
 
 
 def expire_queue(job: Job) -> dict[str, Any]:
-    from crm_core import oversight
-
     with unit_of_work() as session:
         return {"expired": oversight.expire_stale(session)}
 
 
 def calibration(job: Job) -> dict[str, Any]:
-    from crm_core import oversight
-
     with unit_of_work() as session:
         report = oversight.calibration_report(session)
         rows = [r.model_dump(mode="json") if hasattr(r, "model_dump") else r for r in report]
@@ -57,15 +53,11 @@ def dispatch_outbox(job: Job) -> dict[str, Any]:
     Called outside any open transaction on purpose: each message is claimed and sent in its own
     unit of work, so a slow SMTP server never holds a lock on the outbox.
     """
-    from crm_core import oversight
-
     # The worker opens these units of work, so it picks their store and sinks.
     return {"sent": oversight.dispatch_due(session_factory(), Sinks.from_settings(get_settings()))}
 
 
 def data_audit(job: Job) -> dict[str, Any]:
-    from crm_core.quality.scheduling import run_scheduled_audit
-
     return run_scheduled_audit((job.payload or {}).get("trigger"))
 
 

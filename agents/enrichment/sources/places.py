@@ -95,13 +95,6 @@ def country(value: str | None) -> Country | None:
     return _BY_NAME.get(key) or _BY_ISO.get(key)
 
 
-def same_country(a: str | None, b: str | None) -> bool:
-    ca, cb = country(a), country(b)
-    if ca is not None and cb is not None:
-        return ca.name == cb.name
-    return (a or "").strip().lower() == (b or "").strip().lower()
-
-
 def country_of_domain(domain: str | None) -> Country | None:
     if not domain or "." not in domain:
         return None
