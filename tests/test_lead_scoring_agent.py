@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from agents.evals import load_cases, run_evals
-from agents.lead_scoring import AGENT, Context, Decision
+from agents.lead_scoring import AGENT, ON_RECORD_CONFIDENCE, Context, Decision
 from agents.llm import SYSTEM_DATA_RULE, reason
 
 AS_OF = datetime(2025, 6, 10, 15, 0)
@@ -190,8 +190,6 @@ def test_reasons_list_the_top_three_for_and_against_each_on_the_side_of_its_sign
 
 
 def test_a_demo_task_for_a_lead_who_asked_for_one_rests_on_the_request_not_on_the_scores_skill():
-    from agents.lead_scoring import ON_RECORD_CONFIDENCE
-
     # A weak model (AUC 0.62): the score proposal keeps its measured-skill confidence.
     model = {"kind": "learned", "probability": 0.45, "score": 45, "hot_min": 60, "warm_min": 30, "holdout_auc": 0.62,
              "trained_on": 300, "factors": []}
