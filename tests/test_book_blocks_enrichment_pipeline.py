@@ -32,7 +32,7 @@ from crm_core.models import Account, Contact, Deal, Decision, Policy, User
 from orchestration.registry import builder
 from orchestration.runner import run_agent
 from tests.fakes import LoggedRequest, Step
-from tests.fakes.anthropic_server import FakeAnthropicServer, forget_cache, reply_json
+from tests.fakes.anthropic_server import FakeAnthropicServer, forget_cache, reply_json, route_sdk_to
 
 AS_OF = datetime(2026, 6, 1, 9, 0)
 AGENTS = ("enrichment", "pipeline")
@@ -262,11 +262,7 @@ class _Offline(FakeAnthropicServer):
 def test_every_request_of_a_run_sends_the_same_block_and_later_ones_read_it_from_the_cache(book, agent_name, monkeypatch):
     forget_cache()
     server = _Offline().start()
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-    monkeypatch.setenv("CRM_LLM_TIMEOUT_S", "5")
-    monkeypatch.setenv("CRM_LLM_BATCH_ABOVE", "100000")
-    monkeypatch.delenv("CRM_OLLAMA_HOST", raising=False)
+    route_sdk_to(monkeypatch, server.url, batch_above=100000)
     # A tier whose cacheable minimum (1,024 tokens) the blocks reach on any book: what is tested is how
     # the block travels; whether it reaches the small tier's 4,096 is the bench's to report.
     monkeypatch.setenv("CRM_MODEL_SMALL", SONNET)

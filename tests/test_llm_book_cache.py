@@ -38,6 +38,7 @@ from tests.fakes.anthropic_server import (  # noqa: F401  (fake_anthropic is a f
     fake_anthropic,
     forget_cache,
     reply_json,
+    route_sdk_to,
 )
 from test_llm_economy import _CONTACT, _Answering, _offline_replies
 
@@ -50,11 +51,7 @@ def book(store, monkeypatch):
     """The demo book at 5 %, a fake API answering lead scoring, and a cold cache."""
     forget_cache()
     server = _Answering().start()
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-    monkeypatch.setenv("CRM_LLM_TIMEOUT_S", "5")
-    monkeypatch.setenv("CRM_LLM_BATCH_ABOVE", "100000")
-    monkeypatch.delenv("CRM_OLLAMA_HOST", raising=False)
+    route_sdk_to(monkeypatch, server.url, batch_above=100000)
     # This 40-contact book has no learned model, and the prior's block stays under Haiku's 4,096-token
     # minimum (bench_llm_cache.py reports by how much), so the small tier points at a model whose
     # 1,024-token minimum it reaches: what is tested is how the block travels and is charged.

@@ -27,7 +27,7 @@ from crm_core.models import AuditEntry, Decision
 from orchestration.registry import builder
 from orchestration.runner import reused_in, run_agent
 from tests.fakes import LoggedRequest, Step
-from tests.fakes.anthropic_server import FakeAnthropicServer, error, fake_anthropic, reply_json  # noqa: F401  (fixture)
+from tests.fakes.anthropic_server import FakeAnthropicServer, error, fake_anthropic, reply_json, route_sdk_to  # noqa: F401  (fixture)
 
 AS_OF = datetime(2026, 6, 1, 9, 0)
 _CONTACT = re.compile(r'\\?"contact_id\\?":\s*(\d+)')
@@ -64,10 +64,7 @@ class _Answering(FakeAnthropicServer):
 @pytest.fixture
 def answering(store, monkeypatch):
     server = _Answering().start()
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-    monkeypatch.setenv("CRM_LLM_TIMEOUT_S", "5")
-    monkeypatch.delenv("CRM_OLLAMA_HOST", raising=False)
+    route_sdk_to(monkeypatch, server.url)
     with clock.frozen_at(AS_OF):
         seed_demo(as_of=AS_OF, scale=0.05)
     try:

@@ -45,7 +45,7 @@ from crm_core.models import (
 )
 from orchestration.registry import builder
 from orchestration.runner import run_agent
-from tests.fakes.anthropic_server import FakeAnthropicServer, fake_anthropic, reply_json  # noqa: F401  (fixture)
+from tests.fakes.anthropic_server import FakeAnthropicServer, fake_anthropic, reply_json, route_sdk_to  # noqa: F401  (fixture)
 from tests.fakes.crm_records import row_dicts
 
 AS_OF = datetime(2026, 6, 1, 9, 0)
@@ -61,10 +61,7 @@ def injected(other_email: str) -> str:
 
 @pytest.fixture
 def book(store, fake_anthropic: FakeAnthropicServer, monkeypatch) -> dict[str, Any]:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.url)
-    monkeypatch.setenv("CRM_LLM_TIMEOUT_S", "5")
-    monkeypatch.delenv("CRM_OLLAMA_HOST", raising=False)
+    route_sdk_to(monkeypatch, fake_anthropic.url)
     with clock.frozen_at(AS_OF):
         seed_demo(as_of=AS_OF, scale=0.08)
         return _link_sensitive_records()

@@ -136,6 +136,17 @@ def age_cache(seconds: float) -> None:
         _CLOCK_OFFSET[0] += seconds
 
 
+def route_sdk_to(monkeypatch: pytest.MonkeyPatch, url: str, *, batch_above: int | None = None) -> None:
+    """Point the CRM's Anthropic provider at a fake server on loopback: a test key, a short timeout,
+    no local model (so no context leaves for Ollama), and, when given, the batch threshold."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
+    monkeypatch.setenv("CRM_LLM_TIMEOUT_S", "5")
+    monkeypatch.delenv("CRM_OLLAMA_HOST", raising=False)
+    if batch_above is not None:
+        monkeypatch.setenv("CRM_LLM_BATCH_ABOVE", str(batch_above))
+
+
 def reply_json(obj: Any, **kwargs: Any) -> Responder:
     """A 200 message whose text is `obj` as JSON: what structured output produces."""
     return reply_text(json.dumps(obj), **kwargs)
