@@ -85,13 +85,14 @@ def test_contact_timeline_merges_every_source_newest_first(book):
                     sent_at=NOW - timedelta(days=4)))
         s.add(Meeting(uid="m1", title="Demo call", contact_id=c, starts_at=NOW - timedelta(days=3), ends_at=NOW - timedelta(days=3, hours=-1)))
         s.add(ScoreHistory(contact_id=c, score=70, tier="warm", scored_at=NOW - timedelta(days=2), reason="pricing page"))
-        s.add(Task(title="Send the quote", contact_id=c, created_at=NOW - timedelta(days=1)))
+        s.add(Task(title="Send the quote", contact_id=c, created_at=NOW - timedelta(days=1), created_by="agent:follow_up"))
     submit("follow_up", [task(c)], subject=("contact", c), confidence=0.1)
     with unit_of_work(readonly=True) as s:
         events = records.contact_timeline(s, c, actor=MANAGER)
     assert [e.kind for e in events] == ["decision", "task", "score", "meeting", "email", "activity"]
     assert events[-1].detail == "url: /pricing" and events[-2].detail == "How much is it?"
     assert "Follow-up agent proposed task for the rep: queued" == events[0].title
+    assert events[1].detail == "by Follow-up agent"  # who made the task, in words: never "agent:follow_up"
     with unit_of_work(readonly=True) as s:
         assert len(records.contact_timeline(s, c, actor=MANAGER, limit=2)) == 2
 

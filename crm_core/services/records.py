@@ -37,6 +37,7 @@ from crm_core.models import (
     User,
 )
 from crm_core.oversight import wording
+from crm_core.oversight.audit_words import who
 
 TimelineKind = Literal["activity", "email", "meeting", "task", "score", "stage", "decision"]
 EXCERPT = 280
@@ -240,7 +241,7 @@ def _tasks(session: Session, column, record_id: int, limit: int) -> list[Timelin
     rows = session.scalars(select(Task).where(column == record_id).order_by(Task.created_at.desc(), Task.id.desc()).limit(limit))
     return [TimelineEvent(at=t.created_at, kind="task", title=f"{t.kind.replace('_', ' ')} ({t.status}): {t.title}",
                           detail=" · ".join(p for p in (f"due {t.due_at:%Y-%m-%d}" if t.due_at else "",
-                                                         f"by {t.created_by}" if t.created_by else "") if p), ref_id=t.id)
+                                                         f"by {who(t.created_by)}" if t.created_by else "") if p), ref_id=t.id)
             for t in rows]
 
 
@@ -252,9 +253,9 @@ def _decisions(session: Session, subject_type: str, record_id: int, limit: int) 
     out = []
     for d in rows:
         kinds = ", ".join(wording.action_plural(a.get("type"), 1) for a in (d.actions or [])) or "no action"
-        who = f" by {d.decided_by}" if d.decided_by else ""
+        by = f" by {who(d.decided_by)}" if d.decided_by else ""
         out.append(TimelineEvent(at=d.created_at, kind="decision", title=f"{wording.agent_label(d.agent)} agent proposed {kinds}: "
-                                 f"{d.status.replace('_', ' ')}{who}", detail=_excerpt(wording.plain(d.reasoning)), ref_id=d.id))
+                                 f"{d.status.replace('_', ' ')}{by}", detail=_excerpt(wording.plain(d.reasoning)), ref_id=d.id))
     return out
 
 
@@ -294,6 +295,6 @@ def deal_timeline(session: Session, deal_id: int, *, actor: Actor, limit: int = 
         _meetings(session, Meeting.deal_id, deal_id, limit),
         _tasks(session, Task.deal_id, deal_id, limit),
         [TimelineEvent(at=h.changed_at, kind="stage", title=f"stage {h.from_stage or '(new)'} → {h.to_stage}",
-                       detail=f"by {h.changed_by}" if h.changed_by else "", ref_id=h.id) for h in stages],
+                       detail=f"by {who(h.changed_by)}" if h.changed_by else "", ref_id=h.id) for h in stages],
         _decisions(session, "deal", deal_id, limit),
     ], limit)
