@@ -14,7 +14,7 @@ from crm_core.settings import Settings
 
 ENVIRONMENT = {
     "CRM_LLM_PROVIDER": "ollama",
-    "ANTHROPIC_API_KEY": "sk-ant-test-value",
+    "ANTHROPIC_API_KEY": "sk-ant-test",
     "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
     "CRM_LLM_TIMEOUT_S": "7.5",
     "CRM_LLM_MAX_RETRIES": "4",
