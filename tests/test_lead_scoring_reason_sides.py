@@ -5,16 +5,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from crm_core import clock
 from crm_core.db import unit_of_work
+from crm_core.demo import seed_demo
 from crm_core.models import Decision
+from orchestration.runner import run_agent
 from reason_words import direction, sides
 
 
 def test_every_lead_score_reason_on_the_demo_book_reads_the_way_its_side_says(sqlite_store):
-    from orchestration.runner import run_agent
-    from crm_core import clock
-    from crm_core.demo import seed_demo
-
     as_of = datetime(2025, 6, 10, 9, 0)
     seed_demo(as_of=as_of, scale=0.3, url=sqlite_store)
     with clock.frozen_at(as_of + timedelta(minutes=5)):

@@ -359,6 +359,19 @@ def subjects(session: Session, *, as_of: datetime) -> list[int]:
     return _within_daily_capacity(session, due, as_of, deals, qualified, touches)
 
 
+def _contacts_per_owner(session: Session, *conditions: Any) -> defaultdict[int | None, int]:
+    """Per owner, how many of their contacts have a follow-up decision matching `conditions`."""
+    counts: defaultdict[int | None, int] = defaultdict(int)
+    for owner_id, n in session.execute(
+        select(Contact.owner_id, func.count(func.distinct(Decision.subject_id)))
+        .join(Contact, Contact.id == Decision.subject_id)
+        .where(Decision.agent == "follow_up", Decision.subject_type == "contact", *conditions)
+        .group_by(Contact.owner_id)
+    ):
+        counts[owner_id] = n
+    return counts
+
+
 def _within_daily_capacity(session: Session, due: list[int], as_of: datetime, deals: dict, qualified: set[int],
                            touches: dict) -> list[int]:
     """At most PER_OWNER_PER_DAY follow-up decisions per owner per day, and never more than
@@ -368,25 +381,8 @@ def _within_daily_capacity(session: Session, due: list[int], as_of: datetime, de
         return []
     owners = dict(session.execute(select(Contact.id, Contact.owner_id).where(Contact.id.in_(due))).all())
     day_start = datetime.combine(as_of.date(), datetime.min.time())
-    used: dict[int | None, int] = defaultdict(int)
-    for owner_id, n in session.execute(
-        select(Contact.owner_id, func.count(func.distinct(Decision.subject_id)))
-        .join(Contact, Contact.id == Decision.subject_id)
-        .where(Decision.agent == "follow_up", Decision.subject_type == "contact",
-               Decision.created_at >= day_start, Decision.created_at <= as_of)
-        .group_by(Contact.owner_id)
-    ):
-        used[owner_id] = n
-
-    waiting: dict[int | None, int] = defaultdict(int)
-    for owner_id, n in session.execute(
-        select(Contact.owner_id, func.count(func.distinct(Decision.subject_id)))
-        .join(Contact, Contact.id == Decision.subject_id)
-        .where(Decision.agent == "follow_up", Decision.subject_type == "contact", Decision.status == "queued",
-               Decision.created_at <= as_of)
-        .group_by(Contact.owner_id)
-    ):
-        waiting[owner_id] = n
+    used = _contacts_per_owner(session, Decision.created_at >= day_start, Decision.created_at <= as_of)
+    waiting = _contacts_per_owner(session, Decision.status == "queued", Decision.created_at <= as_of)
 
     def urgency(cid: int) -> tuple:
         at, kind = touches.get(cid, (None, None))
